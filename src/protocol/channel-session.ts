@@ -1,0 +1,139 @@
+/**
+ * One channel's conversation: bytes in → stream lexer → dispatcher, strictly one request at a
+ * time → replies out, in request order, through the channel's single writer. Each channel has
+ * its own parser and sync state; all share the dispatcher and the agent state.
+ *
+ * Order by construction: the queue is drained by a single pump; a request whose handler is
+ * asynchronous blocks the pump until its reply is queued for writing. Replies produced in one
+ * synchronous run are written with one write call.
+ */
+import type { SessionControl } from '../dispatch/command-context';
+import type { Dispatcher, Reply } from '../dispatch/dispatcher';
+import type { AgentLogger } from '../logging/agent-logger';
+import { encodeError } from './response-encoder';
+import { StreamLexer, type StreamItem } from './stream-lexer';
+
+export interface ReplySink {
+  write(data: Buffer): void;
+  /** stop delivering input (too many requests queued) / deliver again */
+  pauseInput(): void;
+  resumeInput(): void;
+}
+
+const DELIMITER = Buffer.from([0xff]);
+/** Requests parsed but not yet answered before we stop reading the channel. */
+const MAX_QUEUED = 256;
+
+export class ChannelSession implements SessionControl {
+  private readonly lexer: StreamLexer;
+  private queue: StreamItem[] = [];
+  private head = 0;
+  private busy = false;
+  private delimitNext = false;
+  private inputPaused = false;
+  private pending: Buffer[] = [];
+  /** bumped on reset so a reply of an old connection is never written to a new one */
+  private generation = 0;
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly sink: ReplySink,
+    private readonly logger: AgentLogger,
+  ) {
+    this.lexer = new StreamLexer((item) => this.queue.push(item));
+  }
+
+  /** SessionControl: guest-sync-delimited asks for a 0xFF before its own reply. */
+  delimitNextResponse(): void {
+    this.delimitNext = true;
+  }
+
+  /** Bytes from the host, in any chunking. */
+  receive(chunk: Uint8Array): void {
+    this.lexer.feed(chunk);
+    this.pump();
+  }
+
+  /** A new host connection: forget the previous one's partial request and queued work. */
+  reset(): void {
+    this.lexer.reset();
+    this.queue = [];
+    this.head = 0;
+    this.delimitNext = false;
+    this.pending = [];
+    this.generation++;
+    this.busy = false;
+    if (this.inputPaused) {
+      this.inputPaused = false;
+      this.sink.resumeInput();
+    }
+  }
+
+  private pump(): void {
+    if (this.busy) {
+      this.applyBackpressure();
+      return;
+    }
+    while (this.head < this.queue.length) {
+      const item = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as StreamItem;
+      let reply: Reply | Promise<Reply>;
+      try {
+        reply = item.kind === 'error' ? encodeError(item.error, undefined) : this.dispatcher.dispatch(item.value, this);
+      } catch (e) {
+        // The dispatcher turns handler failures into replies; reaching here is a bug. Keep serving.
+        this.logger.error({ err: e }, 'request could not be dispatched');
+        continue;
+      }
+      if (reply instanceof Promise) {
+        this.busy = true;
+        this.flush();
+        this.applyBackpressure();
+        const gen = this.generation;
+        reply
+          .catch((e: unknown) => {
+            this.logger.error({ err: e }, 'request could not be dispatched');
+            return null;
+          })
+          .then((r) => {
+            if (gen !== this.generation) return;
+            this.busy = false;
+            this.enqueueReply(r);
+            this.pump();
+          });
+        return;
+      }
+      this.enqueueReply(reply);
+    }
+    this.queue = [];
+    this.head = 0;
+    this.flush();
+    if (this.inputPaused) {
+      this.inputPaused = false;
+      this.sink.resumeInput();
+    }
+  }
+
+  private applyBackpressure(): void {
+    if (!this.inputPaused && this.queue.length - this.head > MAX_QUEUED) {
+      this.inputPaused = true;
+      this.sink.pauseInput();
+    }
+  }
+
+  private enqueueReply(reply: Reply): void {
+    if (reply === null) return;
+    if (this.delimitNext) {
+      this.delimitNext = false;
+      this.pending.push(DELIMITER);
+    }
+    this.pending.push(Buffer.from(reply, 'latin1'));
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    this.pending = [];
+    this.sink.write(data);
+  }
+}

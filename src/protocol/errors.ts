@@ -1,0 +1,144 @@
+/**
+ * The one error vocabulary of the agent. qemu-ga only ever answers with the classes GenericError
+ * and CommandNotFound; every text below matches qemu-ga 10.2 byte for byte (reference §1.2, §1.4,
+ * §2.4) unless a comment says why it deliberately differs. Nothing else in the code base builds an
+ * error reply text by hand: add a helper here (and to test/unit/protocol/errors.test.ts).
+ */
+export type QgaErrorClass = 'GenericError' | 'CommandNotFound';
+
+export class QgaError extends Error {
+  readonly errorClass: QgaErrorClass;
+  readonly desc: string;
+
+  constructor(errorClass: QgaErrorClass, desc: string) {
+    super(desc);
+    this.name = 'QgaError';
+    this.errorClass = errorClass;
+    this.desc = desc;
+  }
+}
+
+const generic = (desc: string): QgaError => new QgaError('GenericError', desc);
+
+/** Any thrown value becomes a QgaError; non-QgaErrors keep only their message (stack goes to the log). */
+export function toQgaError(e: unknown): QgaError {
+  if (e instanceof QgaError) return e;
+  if (e instanceof Error) return generic(e.message);
+  return generic(String(e));
+}
+
+/** strerror(3) texts for the errno codes Node reports, as glibc prints them. */
+const STRERROR: Record<string, string> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  ESRCH: 'No such process',
+  EINTR: 'Interrupted system call',
+  EIO: 'Input/output error',
+  ENXIO: 'No such device or address',
+  E2BIG: 'Argument list too long',
+  ENOEXEC: 'Exec format error',
+  EBADF: 'Bad file descriptor',
+  ECHILD: 'No child processes',
+  EAGAIN: 'Resource temporarily unavailable',
+  ENOMEM: 'Cannot allocate memory',
+  EACCES: 'Permission denied',
+  EFAULT: 'Bad address',
+  ENOTBLK: 'Block device required',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  EXDEV: 'Invalid cross-device link',
+  ENODEV: 'No such device',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
+  ENFILE: 'Too many open files in system',
+  EMFILE: 'Too many open files',
+  ENOTTY: 'Inappropriate ioctl for device',
+  ETXTBSY: 'Text file busy',
+  EFBIG: 'File too large',
+  ENOSPC: 'No space left on device',
+  ESPIPE: 'Illegal seek',
+  EROFS: 'Read-only file system',
+  EMLINK: 'Too many links',
+  EPIPE: 'Broken pipe',
+  EDOM: 'Numerical argument out of domain',
+  ERANGE: 'Numerical result out of range',
+  EDEADLK: 'Resource deadlock avoided',
+  ENAMETOOLONG: 'File name too long',
+  ENOLCK: 'No locks available',
+  ENOSYS: 'Function not implemented',
+  ENOTEMPTY: 'Directory not empty',
+  ELOOP: 'Too many levels of symbolic links',
+  ENODATA: 'No data available',
+  EOVERFLOW: 'Value too large for defined data type',
+  ENOTSOCK: 'Socket operation on non-socket',
+  EOPNOTSUPP: 'Operation not supported',
+  ENOTSUP: 'Operation not supported',
+  EADDRINUSE: 'Address already in use',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+  ENETDOWN: 'Network is down',
+  ENETUNREACH: 'Network is unreachable',
+  ECONNABORTED: 'Software caused connection abort',
+  ECONNRESET: 'Connection reset by peer',
+  ENOBUFS: 'No buffer space available',
+  ENOTCONN: 'Transport endpoint is not connected',
+  ETIMEDOUT: 'Connection timed out',
+  ECONNREFUSED: 'Connection refused',
+  EHOSTUNREACH: 'No route to host',
+  EALREADY: 'Operation already in progress',
+  EINPROGRESS: 'Operation now in progress',
+  EDQUOT: 'Disk quota exceeded',
+  ECANCELED: 'Operation canceled',
+  EAFNOSUPPORT: 'Address family not supported by protocol',
+  EPROTONOSUPPORT: 'Protocol not supported',
+};
+
+/** glibc's strerror text for an errno code name (e.g. 'ENOENT'), or a Node error carrying `.code`. */
+export function strerror(codeOrError: string | unknown): string {
+  const code =
+    typeof codeOrError === 'string'
+      ? codeOrError
+      : ((codeOrError as { code?: unknown } | null)?.code as string | undefined);
+  if (typeof code === 'string' && code in STRERROR) return STRERROR[code] as string;
+  if (typeof code === 'string') return `Unknown error ${code}`;
+  return codeOrError instanceof Error ? codeOrError.message : String(codeOrError);
+}
+
+export const Errors = {
+  // --- stream lexer / parser (reference §1.4) ---
+  jsonStray: (token: string) => generic(`JSON parse error, stray '${token}'`),
+  jsonParse: (what: string) => generic(`JSON parse error, ${what}`),
+  tokenSizeLimit: () => generic('JSON token size limit exceeded'),
+  tokenCountLimit: () => generic('JSON token count limit exceeded'),
+  nestingLimit: () => generic('JSON nesting depth limit exceeded'),
+
+  // --- request envelope (reference §1.2) ---
+  inputNotObject: () => generic('QMP input must be a JSON object'),
+  executeNotString: () => generic("QMP input member 'execute' must be a string"),
+  argumentsNotObject: () => generic("QMP input member 'arguments' must be an object"),
+  memberUnexpected: (name: string) => generic(`QMP input member '${name}' is unexpected`),
+  lacksExecute: () => generic("QMP input lacks member 'execute'"),
+
+  // --- dispatcher (reference §1.2, §4.4) ---
+  commandNotFound: (name: string) =>
+    new QgaError('CommandNotFound', `The command ${name} has not been found`),
+  commandDisabled: (name: string) =>
+    new QgaError('CommandNotFound', `Command ${name} has been disabled: the command is not allowed`),
+
+  // --- argument validation (reference §1.2) ---
+  parameterMissing: (name: string) => generic(`Parameter '${name}' is missing`),
+  parameterUnexpected: (name: string) => generic(`Parameter '${name}' is unexpected`),
+  invalidParameterType: (name: string, expected: string) =>
+    generic(`Invalid parameter type for '${name}', expected: ${expected}`),
+  parameterExpects: (name: string, what: string) => generic(`Parameter '${name}' expects ${what}`),
+  parameterValueRejected: (name: string, value: string) =>
+    generic(`Parameter '${name}' does not accept value '${value}'`),
+
+  // --- shared command-level texts ---
+  generic,
+  /** qemu's error_setg_errno: "<message>: <strerror>". */
+  withErrno: (message: string, err: unknown) => generic(`${message}: ${strerror(err)}`),
+  base64Invalid: () => generic('Base64 data contains invalid characters'),
+  invalidArgumentValue: (value: bigint | number | string, arg: string) =>
+    generic(`value '${value}' is invalid for argument ${arg}`),
+} as const;

@@ -1,0 +1,32 @@
+/**
+ * The request envelope check (qmp_dispatch_check_obj): which members a request may have and
+ * what they must be. Members are examined in qemu's QDict iteration order, so when a request
+ * has several problems we report the same one qemu-ga does.
+ */
+import { Errors, type QgaError } from './errors';
+import { isJsonObject, type JsonObject, type JsonValue } from './json-value';
+import { qdictOrder } from './qdict-order';
+
+export type Envelope =
+  | { ok: true; execute: string; args: JsonObject | undefined; id: JsonValue | undefined }
+  | { ok: false; error: QgaError; id: JsonValue | undefined };
+
+export function readEnvelope(request: JsonValue): Envelope {
+  if (!isJsonObject(request)) return { ok: false, error: Errors.inputNotObject(), id: undefined };
+  const id = request['id'];
+  let hasExecute = false;
+  for (const key of qdictOrder(Object.keys(request))) {
+    const value = request[key] as JsonValue;
+    if (key === 'execute') {
+      if (typeof value !== 'string') return { ok: false, error: Errors.executeNotString(), id };
+      hasExecute = true;
+    } else if (key === 'arguments') {
+      if (!isJsonObject(value)) return { ok: false, error: Errors.argumentsNotObject(), id };
+    } else if (key !== 'id') {
+      // exec-oob included: out-of-band execution is never allowed in qga.
+      return { ok: false, error: Errors.memberUnexpected(key), id };
+    }
+  }
+  if (!hasExecute) return { ok: false, error: Errors.lacksExecute(), id };
+  return { ok: true, execute: request['execute'] as string, args: request['arguments'] as JsonObject | undefined, id };
+}

@@ -1,0 +1,24 @@
+/**
+ * The small interface every transport implements (virtio-serial, isa-serial, unix-listen,
+ * vsock-listen). A channel delivers the bytes of its current host connection and writes replies
+ * to it; it says when a new host connection starts so the session can drop stale state.
+ */
+export interface ChannelEvents {
+  /** a host connection begins (unix/vsock: a client was accepted) */
+  onConnect(): void;
+  onData(chunk: Buffer): void;
+  /** the host connection ended; the channel keeps serving (waits for the next one) */
+  onDisconnect(reason: string): void;
+}
+
+export interface Channel {
+  /** for logs: method and path */
+  readonly description: string;
+  /** Open the channel; rejects with a clear message when it cannot be opened. */
+  open(events: ChannelEvents): Promise<void>;
+  /** Write to the current host connection; dropped when there is none. */
+  write(data: Buffer): void;
+  pauseInput(): void;
+  resumeInput(): void;
+  close(): Promise<void>;
+}
