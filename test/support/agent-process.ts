@@ -1,0 +1,175 @@
+/**
+ * Spawn a real agent (ours through bin/qga-ts, or Debian's qemu-ga) on unix-listen, each in its
+ * own temp dir with its own state dir and QGA_CONF, and talk to it over raw sockets.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { repoPath } from './repo';
+
+export const QGA_TS_BIN = repoPath('bin', 'qga-ts');
+export const QEMU_GA_BIN = '/usr/sbin/qemu-ga';
+export const qemuGaAvailable = (): boolean => fs.existsSync(QEMU_GA_BIN);
+
+export interface RunningAgent {
+  dir: string;
+  socket: string;
+  statedir: string;
+  proc: ChildProcess;
+  stderr: () => string;
+  /** SIGTERM (or the given signal) and the exit status */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited(): Promise<number | null>;
+}
+
+export interface AgentOptions {
+  binary?: string;
+  args?: string[];
+  conf?: string;
+  env?: Record<string, string>;
+  /** do not wait for the socket (for agents expected to fail at start-up) */
+  noWait?: boolean;
+  statedirFiles?: Record<string, string>;
+}
+
+export function makeTempDir(prefix = 'qga-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent> {
+  const dir = makeTempDir();
+  const statedir = path.join(dir, 'state');
+  fs.mkdirSync(statedir);
+  for (const [name, content] of Object.entries(opts.statedirFiles ?? {})) fs.writeFileSync(path.join(statedir, name), content);
+  const socket = path.join(dir, 'qga.sock');
+  const confPath = path.join(dir, 'qga.conf');
+  if (opts.conf !== undefined) fs.writeFileSync(confPath, opts.conf);
+  const binary = opts.binary ?? QGA_TS_BIN;
+  const args = opts.args ?? ['-m', 'unix-listen', '-p', socket, '-t', statedir];
+  const proc = spawn(binary, args, {
+    cwd: dir,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QGA_CONF: confPath, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stdout!.resume();
+  const exitPromise = new Promise<number | null>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? (sig ? -1 : null))));
+  const agent: RunningAgent = {
+    dir,
+    socket,
+    statedir,
+    proc,
+    stderr: () => err,
+    exited: () => exitPromise,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const code = await Promise.race([exitPromise, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000))]);
+      if (code === 'timeout') {
+        proc.kill('SIGKILL');
+        return exitPromise;
+      }
+      return code;
+    },
+  };
+  if (!opts.noWait) await waitForSocket(socket, proc, () => err);
+  return agent;
+}
+
+async function waitForSocket(socket: string, proc: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode} before listening: ${stderr()}`);
+    if (fs.existsSync(socket)) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = net.connect(socket);
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => resolve(false));
+      });
+      if (ok) return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`agent did not listen on ${socket}: ${stderr()}`);
+}
+
+/** A raw client: send bytes, read what arrives. */
+export class RawClient {
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(socketPath: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(socketPath);
+      s.once('connect', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  send(data: string | Uint8Array): void {
+    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  }
+
+  /** Wait until `n` reply lines (ending in \n) have arrived, or the timeout; returns the raw bytes. */
+  async readLines(n: number, timeoutMs = 5000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let count = 0;
+      for (const b of this.buf) if (b === 0x0a) count++;
+      if (count >= n || this.closed || Date.now() >= deadline) break;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.take();
+  }
+
+  /** Everything that arrives within `ms`. */
+  async readFor(ms: number): Promise<Buffer> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.take();
+  }
+
+  async request(data: string | Uint8Array, lines = 1): Promise<string> {
+    this.send(data);
+    return (await this.readLines(lines)).toString('latin1');
+  }
+
+  private take(): Buffer {
+    const out = this.buf;
+    this.buf = Buffer.alloc(0);
+    return out;
+  }
+
+  close(): void {
+    this.socket.end();
+    this.socket.destroy();
+  }
+}
+
+export function runOnce(binary: string, args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const r = spawnSync(binary, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', cwd, timeout: 20000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,63 @@
+/**
+ * Drive the whole pipeline in-process, without a socket (fastify's `inject`): bytes → lexer →
+ * dispatcher → handlers → encoder, with an in-memory reply sink.
+ */
+import { createHandlers } from '../../src/commands';
+import type { AgentServices } from '../../src/dispatch/command-context';
+import { Dispatcher } from '../../src/dispatch/dispatcher';
+import type { HandlerTable } from '../../src/dispatch/handler-table';
+import { createAgentLogger } from '../../src/logging/agent-logger';
+import { ChannelSession } from '../../src/protocol/channel-session';
+import { AgentState } from '../../src/state/agent-state';
+
+export interface Injector {
+  /** send bytes (string as UTF-8) and return everything the agent wrote once it is idle */
+  send(data: string | Uint8Array): Promise<Buffer>;
+  /** send and return the reply as text (latin1: the agent's output is ASCII plus 0xFF) */
+  text(data: string | Uint8Array): Promise<string>;
+  reset(): void;
+  state: AgentState;
+  dispatcher: Dispatcher;
+  logLines: string[];
+}
+
+export function createInjector(opts: {
+  handlers?: Partial<HandlerTable>;
+  blockRpcs?: string[];
+  allowRpcs?: string[];
+  frozen?: boolean;
+  nowNs?: () => bigint;
+} = {}): Injector {
+  const logLines: string[] = [];
+  const { logger } = createAgentLogger({ verbose: true, sink: { write: (l) => void logLines.push(l) } });
+  const state = new AgentState({ frozen: opts.frozen ?? false });
+  const dispatcher = new Dispatcher({
+    handlers: { ...createHandlers(), ...opts.handlers } as HandlerTable,
+    blockRpcs: opts.blockRpcs ?? [],
+    allowRpcs: opts.allowRpcs ?? [],
+    logger,
+  });
+  const services: AgentServices = {
+    state,
+    compatVersion: '10.2.0',
+    clock: { nowNs: opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n) },
+    commandInfo: () => dispatcher.commandInfo(),
+  };
+  dispatcher.attach(services);
+  const written: Buffer[] = [];
+  const session = new ChannelSession(dispatcher, { write: (b) => void written.push(b), pauseInput() {}, resumeInput() {} }, logger);
+  const send = async (data: string | Uint8Array) => {
+    session.receive(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    // let asynchronous handlers finish
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    return Buffer.concat(written.splice(0));
+  };
+  return {
+    send,
+    text: async (d) => (await send(d)).toString('latin1'),
+    reset: () => session.reset(),
+    state,
+    dispatcher,
+    logLines,
+  };
+}

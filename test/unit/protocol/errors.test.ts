@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Errors, QgaError, strerror, toQgaError } from '../../../src/protocol/errors';
+
+// Every helper with its exact qemu-ga text (reference §1.2, §1.4, §2.4). A helper added to
+// errors.ts without a line here fails the completeness check below.
+const EXPECTED: Record<keyof typeof Errors, [QgaError, string, string]> = {
+  jsonStray: [Errors.jsonStray('-p'), 'GenericError', "JSON parse error, stray '-p'"],
+  jsonParse: [Errors.jsonParse('expecting value'), 'GenericError', 'JSON parse error, expecting value'],
+  tokenSizeLimit: [Errors.tokenSizeLimit(), 'GenericError', 'JSON token size limit exceeded'],
+  tokenCountLimit: [Errors.tokenCountLimit(), 'GenericError', 'JSON token count limit exceeded'],
+  nestingLimit: [Errors.nestingLimit(), 'GenericError', 'JSON nesting depth limit exceeded'],
+  inputNotObject: [Errors.inputNotObject(), 'GenericError', 'QMP input must be a JSON object'],
+  executeNotString: [Errors.executeNotString(), 'GenericError', "QMP input member 'execute' must be a string"],
+  argumentsNotObject: [Errors.argumentsNotObject(), 'GenericError', "QMP input member 'arguments' must be an object"],
+  memberUnexpected: [Errors.memberUnexpected('exec-oob'), 'GenericError', "QMP input member 'exec-oob' is unexpected"],
+  lacksExecute: [Errors.lacksExecute(), 'GenericError', "QMP input lacks member 'execute'"],
+  commandNotFound: [Errors.commandNotFound('guest-nope'), 'CommandNotFound', 'The command guest-nope has not been found'],
+  commandDisabled: [Errors.commandDisabled('guest-ping'), 'CommandNotFound', 'Command guest-ping has been disabled: the command is not allowed'],
+  parameterMissing: [Errors.parameterMissing('vcpus[0].online'), 'GenericError', "Parameter 'vcpus[0].online' is missing"],
+  parameterUnexpected: [Errors.parameterUnexpected('foo'), 'GenericError', "Parameter 'foo' is unexpected"],
+  invalidParameterType: [Errors.invalidParameterType('id', 'integer'), 'GenericError', "Invalid parameter type for 'id', expected: integer"],
+  parameterExpects: [Errors.parameterExpects('phys-index', 'uint64'), 'GenericError', "Parameter 'phys-index' expects uint64"],
+  parameterValueRejected: [Errors.parameterValueRejected('whence', 'bogus'), 'GenericError', "Parameter 'whence' does not accept value 'bogus'"],
+  generic: [Errors.generic('anything'), 'GenericError', 'anything'],
+  withErrno: [Errors.withErrno('Failed to get statvfs', { code: 'ENOENT' }), 'GenericError', 'Failed to get statvfs: No such file or directory'],
+  base64Invalid: [Errors.base64Invalid(), 'GenericError', 'Base64 data contains invalid characters'],
+  invalidArgumentValue: [Errors.invalidArgumentValue(-1n, 'count'), 'GenericError', "value '-1' is invalid for argument count"],
+};
+
+test('every error helper has its exact qemu-ga class and text', () => {
+  assert.deepEqual(Object.keys(EXPECTED).sort(), Object.keys(Errors).sort(), 'errors.ts and this table list the same helpers');
+  for (const [name, [err, cls, desc]] of Object.entries(EXPECTED)) {
+    assert.ok(err instanceof QgaError, name);
+    assert.equal(err.errorClass, cls, name);
+    assert.equal(err.desc, desc, name);
+  }
+});
+
+test('strerror gives glibc texts and survives unknown codes', () => {
+  assert.equal(strerror('EBADF'), 'Bad file descriptor');
+  assert.equal(strerror(Object.assign(new Error('x'), { code: 'EISDIR' })), 'Is a directory');
+  assert.equal(strerror('EWEIRD'), 'Unknown error EWEIRD');
+});
+
+test('any thrown value becomes a GenericError with its message', () => {
+  assert.equal(toQgaError(new RangeError('r')).desc, 'r');
+  assert.equal(toQgaError(42).desc, '42');
+  const own = Errors.commandNotFound('x');
+  assert.equal(toQgaError(own), own);
+});
