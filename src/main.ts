@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseCommandLine, type AgentConfig } from './config/cli';
+import type { AgentConfig } from './config/agent-config';
+import { parseCommandLine } from './config/cli';
 import { createHandlers } from './commands';
 import type { AgentServices } from './dispatch/command-context';
 import { Dispatcher } from './dispatch/dispatcher';
@@ -14,6 +15,7 @@ import { ChannelSession } from './protocol/channel-session';
 import { AgentState } from './state/agent-state';
 import type { Channel } from './transport/channel';
 import { createChannel } from './transport';
+import { UnixListenChannel } from './transport/unix-listen';
 import { daemonChildReady, isDaemonChild, runDaemonParent } from './daemonize';
 import { QEMU_GA_COMPAT_VERSION, QGA_TS_VERSION } from './version';
 
@@ -21,17 +23,19 @@ const FROZEN_MARKER = 'qga.state.isfrozen';
 const RETRY_INTERVAL_MS = 5000;
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const parsed = parseCommandLine(argv.slice(1), process.env, (p) => fs.readFileSync(p, 'utf8'), {
-    argv0: path.basename(argv[0] ?? 'qga-ts'),
-    version: QGA_TS_VERSION,
-    compatVersion: QEMU_GA_COMPAT_VERSION,
+  const parsed = parseCommandLine([path.basename(argv[0] ?? 'qga-ts'), ...argv.slice(1)], process.env, (p) => fs.readFileSync(p, 'utf8'), {
+    ownVersion: QGA_TS_VERSION,
+    qemuCompatVersion: QEMU_GA_COMPAT_VERSION,
     commandNames: QGA_COMMANDS.map((c) => c.name),
+    pid: process.pid,
+    listenSocketFamily: probeSocketFamily,
   });
   if (parsed.kind === 'exit') {
     if (parsed.stdout) process.stdout.write(parsed.stdout);
     if (parsed.stderr) process.stderr.write(parsed.stderr);
     return parsed.code;
   }
+  if (parsed.stderr) process.stderr.write(parsed.stderr);
   const config = parsed.config;
   if (config.daemonize && !isDaemonChild(process.env)) return runDaemonParent(argv, process.env);
   return runAgent(config);
@@ -70,14 +74,17 @@ async function runAgent(config: AgentConfig): Promise<number> {
   dispatcher.attach(services);
 
   const channels: Channel[] = [];
-  for (const channelPath of config.paths) {
-    let channel: Channel;
-    try {
-      channel = createChannel(config.method, channelPath, logger);
-    } catch (e) {
-      process.stderr.write(`${(e as Error).message}\n`);
-      return 1;
-    }
+  let planned: Channel[];
+  try {
+    planned =
+      config.socketActivationFd !== undefined
+        ? [new UnixListenChannel({ path: `fd ${config.socketActivationFd}`, listenFd: config.socketActivationFd, logger })]
+        : config.paths.map((p) => createChannel(config.method, p, logger));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
+  for (const channel of planned) {
     const session = new ChannelSession(dispatcher, channel, logger);
     const opened = await openWithRetry(channel, session, config.retryPath, logger);
     if (!opened) {
@@ -139,6 +146,15 @@ async function openWithRetry(channel: Channel, session: ChannelSession, retry: b
 function setLoggingForFrozen(logs: LoggerControl, frozen: boolean): void {
   // Nothing may touch a disk while filesystems are frozen; that includes our own log file.
   logs.suspend(frozen);
+}
+
+/** systemd socket activation: fd 3 must be a socket; we serve unix sockets on it. */
+function probeSocketFamily(fd: number): 'unix' | 'vsock' | 'other' {
+  try {
+    return fs.fstatSync(fd).isSocket() ? 'unix' : 'other';
+  } catch {
+    return 'other';
+  }
 }
 
 function isDirectory(p: string): boolean {

@@ -52,7 +52,7 @@ export class UnixListenChannel implements Channel {
         resolve();
       };
       if (this.opts.listenFd !== undefined) server.listen({ fd: this.opts.listenFd }, done);
-      else server.listen({ path: this.opts.path, backlog: 1 }, done);
+      else server.listen({ path: this.opts.path }, done);
     });
   }
 

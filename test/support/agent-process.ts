@@ -27,6 +27,8 @@ export interface RunningAgent {
 export interface AgentOptions {
   binary?: string;
   args?: string[];
+  /** appended to the default unix-listen arguments */
+  extraArgs?: string[];
   conf?: string;
   env?: Record<string, string>;
   /** do not wait for the socket (for agents expected to fail at start-up) */
@@ -47,7 +49,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
   const confPath = path.join(dir, 'qga.conf');
   if (opts.conf !== undefined) fs.writeFileSync(confPath, opts.conf);
   const binary = opts.binary ?? QGA_TS_BIN;
-  const args = opts.args ?? ['-m', 'unix-listen', '-p', socket, '-t', statedir];
+  const args = opts.args ?? ['-m', 'unix-listen', '-p', socket, '-t', statedir, ...(opts.extraArgs ?? [])];
   const proc = spawn(binary, args, {
     cwd: dir,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QGA_CONF: confPath, ...opts.env },
