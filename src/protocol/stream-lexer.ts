@@ -18,7 +18,7 @@
  * copy, and its rope already is the value.
  */
 import { Errors, QgaError } from './errors';
-import { INT64_MIN, UINT64_MAX, newJsonObject, type JsonObject, type JsonValue } from './json-value';
+import { INT64_MIN, UINT64_MAX, type JsonObject, type JsonValue } from './json-value';
 import { isValidCodepoint, readModifiedUtf8, stringFromCBytes } from './modified-utf8';
 
 export interface LexerLimits {
@@ -71,11 +71,14 @@ const FLOAT_TOKEN = 9;
 const KEYWORD_TOKEN = 10;
 
 /**
- * Bytes of an unfinished token are collected here and, once this is full, moved into a latin1 rope
- * (a lossless byte container). A 48 MiB string then costs one copy into JS strings and no buffer
- * regrowth, and the rope (minus its quotes) already is the value of an ASCII string.
+ * Bytes of an unfinished token are collected in a staging buffer (kept while no bigger than
+ * STAGING_KEEP_BYTES) that grows up to STAGING_MAX_BYTES; when full it is moved into a latin1 rope
+ * (a lossless byte container). 1 MiB pieces are above Node's threshold for external strings
+ * (~1,000,000 bytes), so they stay off the V8 heap and the GC never copies them: a 48 MiB string
+ * costs one copy, no buffer regrowth, and its rope (minus the quotes) already is the value.
  */
-const STAGING_BYTES = 64 * 1024;
+const STAGING_KEEP_BYTES = 64 * 1024;
+const STAGING_MAX_BYTES = 1024 * 1024;
 
 /** qemu formats parser errors into a 1024-byte buffer, so longer messages lose their tail. */
 const PARSE_ERROR_MESSAGE_MAX = 1023;
@@ -415,18 +418,27 @@ export class StreamLexer {
 
   /** Keeps buf[start, end), the part of the current token in a chunk that ends before it does. */
   private hold(buf: Buffer, start: number, end: number): void {
-    const length = end - start;
-    if (length === 0) return;
-    if (this.stagedLength + length > STAGING_BYTES) this.flushStaging();
-    if (length >= STAGING_BYTES) {
-      this.appendHeldText(buf, start, end);
-    } else {
-      if (this.staging === null) this.staging = Buffer.allocUnsafe(STAGING_BYTES);
+    this.heldLength += end - start;
+    while (start < end) {
+      if (this.stagedLength === 0 && end - start >= STAGING_MAX_BYTES) {
+        this.appendHeldText(buf, start, end);
+        return;
+      }
+      let staging = this.staging;
+      const wanted = this.stagedLength + (end - start);
+      if (staging === null || (wanted > staging.length && staging.length < STAGING_MAX_BYTES)) {
+        const size = Math.min(STAGING_MAX_BYTES, Math.max(wanted, staging === null ? STAGING_KEEP_BYTES : staging.length * 2));
+        const grown = Buffer.allocUnsafe(size);
+        if (staging !== null) grown.set(staging.subarray(0, this.stagedLength));
+        this.staging = staging = grown;
+      }
+      const count = Math.min(staging.length - this.stagedLength, end - start);
       // TypedArray#set is a plain memmove; Buffer#copy costs more per call in Node 20
-      this.staging.set(buf.subarray(start, end), this.stagedLength);
-      this.stagedLength += length;
+      staging.set(buf.subarray(start, start + count), this.stagedLength);
+      this.stagedLength += count;
+      start += count;
+      if (start < end) this.flushStaging();
     }
-    this.heldLength += length;
   }
 
   private flushStaging(): void {
@@ -466,6 +478,7 @@ export class StreamLexer {
     this.quoteDropped = false;
     this.stagedLength = 0;
     this.heldLength = 0;
+    if (this.staging !== null && this.staging.length > STAGING_KEEP_BYTES) this.staging = null;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -552,6 +565,15 @@ export class StreamLexer {
   }
 }
 
+/**
+ * A null-prototype record (json-value.ts) that V8 keeps in fast mode. Object.create(null) starts in
+ * dictionary mode, where storing a member under a freshly sliced (not yet internalized) name goes
+ * through the runtime: ~1 µs per member, most of the cost of a small request.
+ */
+function fastNullPrototypeObject(): JsonObject {
+  return Object.setPrototypeOf({}, null) as JsonObject;
+}
+
 /** Why a string or keyword token is not a value, as the text of a parse error. */
 class DecodeFailure {
   constructor(readonly message: string) {}
@@ -606,7 +628,7 @@ class IncrementalParser {
   reset(): void {
     this.error = null;
     this.expect = EXPECT_VALUE;
-    this.frames.length = 0;
+    if (this.frames.length !== 0) this.frames.length = 0;
     this.result = null;
   }
 
@@ -672,7 +694,7 @@ class IncrementalParser {
   structural(type: number): void {
     if (!this.atValue(type)) return;
     if (type === LCURLY) {
-      this.frames.push({ array: null, object: newJsonObject(), parsingKey: true, key: '' });
+      this.frames.push({ array: null, object: fastNullPrototypeObject(), parsingKey: true, key: '' });
       this.expect = EXPECT_OBJECT_FIRST;
     } else if (type === LSQUARE) {
       this.frames.push({ array: [], object: null, parsingKey: false, key: '' });
