@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AgentConfig } from './config/agent-config';
 import { parseCommandLine } from './config/cli';
+import { readConfigFileFromDisk } from './config/read-config-file';
 import { createHandlers } from './commands';
 import type { AgentServices } from './dispatch/command-context';
 import { Dispatcher } from './dispatch/dispatcher';
@@ -23,7 +24,7 @@ const FROZEN_MARKER = 'qga.state.isfrozen';
 const RETRY_INTERVAL_MS = 5000;
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const parsed = parseCommandLine([path.basename(argv[0] ?? 'qga-ts'), ...argv.slice(1)], process.env, (p) => fs.readFileSync(p, 'utf8'), {
+  const parsed = parseCommandLine([path.basename(argv[0] ?? 'qga-ts'), ...argv.slice(1)], process.env, readConfigFileFromDisk, {
     ownVersion: QGA_TS_VERSION,
     qemuCompatVersion: QEMU_GA_COMPAT_VERSION,
     commandNames: QGA_COMMANDS.map((c) => c.name),
@@ -33,6 +34,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (parsed.kind === 'exit') {
     if (parsed.stdout) process.stdout.write(parsed.stdout);
     if (parsed.stderr) process.stderr.write(parsed.stderr);
+  // Like qemu-ga: children (hooks, guest-exec) must not think the socket was passed to them.
+  delete process.env['LISTEN_FDS'];
+  delete process.env['LISTEN_PID'];
     return parsed.code;
   }
   if (parsed.stderr) process.stderr.write(parsed.stderr);
