@@ -141,4 +141,20 @@ export const Errors = {
   base64Invalid: () => generic('Base64 data contains invalid characters'),
   invalidArgumentValue: (value: bigint | number | string, arg: string) =>
     generic(`value '${value}' is invalid for argument ${arg}`),
+
+  // --- guest-file-* (reference §2.4, §4.1; qga/commands-posix.c, commands.c, main.c) ---
+  fileHandleNotFound: (handle: bigint | number) => generic(`handle '${handle}' has not been found`),
+  fileOpenModeInvalid: (mode: string) => generic(`invalid file open mode '${mode}'`),
+  fileOpenFailed: (path: string, mode: string, err: unknown) =>
+    generic(`failed to open file '${path}' (mode: '${mode}'): ${strerror(err)}`),
+  /** safe_open_or_create: the fchmod(0666) of a file it has just created failed. */
+  fileSetPermissionFailed: (path: string, mode: string, err: unknown) =>
+    generic(`failed to set permission 0666 on new file '${path}' (mode: '${mode}'): ${strerror(err)}`),
+  fileReadFailed: (err: unknown) => generic(`failed to read file: ${strerror(err)}`),
+  fileWriteFailed: (err: unknown) => generic(`failed to write to file: ${strerror(err)}`),
+  fileSeekFailed: (err: unknown) => generic(`failed to seek file: ${strerror(err)}`),
+  fileWhenceInvalid: (code: bigint | number) => generic(`invalid whence code ${code}`),
+  fileFlushFailed: (err: unknown) => generic(`failed to flush file: ${strerror(err)}`),
+  fileCloseFailed: (err: unknown) => generic(`failed to close handle: ${strerror(err)}`),
+  persistentStateCommitFailed: () => generic('failed to commit persistent state to disk'),
 } as const;

@@ -26,6 +26,25 @@ const EXPECTED: Record<keyof typeof Errors, [QgaError, string, string]> = {
   withErrno: [Errors.withErrno('Failed to get statvfs', { code: 'ENOENT' }), 'GenericError', 'Failed to get statvfs: No such file or directory'],
   base64Invalid: [Errors.base64Invalid(), 'GenericError', 'Base64 data contains invalid characters'],
   invalidArgumentValue: [Errors.invalidArgumentValue(-1n, 'count'), 'GenericError', "value '-1' is invalid for argument count"],
+  fileHandleNotFound: [Errors.fileHandleNotFound(1000n), 'GenericError', "handle '1000' has not been found"],
+  fileOpenModeInvalid: [Errors.fileOpenModeInvalid('rw'), 'GenericError', "invalid file open mode 'rw'"],
+  fileOpenFailed: [
+    Errors.fileOpenFailed('/tmp/x/nope', 'r', { code: 'ENOENT' }),
+    'GenericError',
+    "failed to open file '/tmp/x/nope' (mode: 'r'): No such file or directory",
+  ],
+  fileSetPermissionFailed: [
+    Errors.fileSetPermissionFailed('foo', 'w', { code: 'EPERM' }),
+    'GenericError',
+    "failed to set permission 0666 on new file 'foo' (mode: 'w'): Operation not permitted",
+  ],
+  fileReadFailed: [Errors.fileReadFailed({ code: 'EISDIR' }), 'GenericError', 'failed to read file: Is a directory'],
+  fileWriteFailed: [Errors.fileWriteFailed({ code: 'EBADF' }), 'GenericError', 'failed to write to file: Bad file descriptor'],
+  fileSeekFailed: [Errors.fileSeekFailed({ code: 'EINVAL' }), 'GenericError', 'failed to seek file: Invalid argument'],
+  fileWhenceInvalid: [Errors.fileWhenceInvalid(3n), 'GenericError', 'invalid whence code 3'],
+  fileFlushFailed: [Errors.fileFlushFailed({ code: 'ENOSPC' }), 'GenericError', 'failed to flush file: No space left on device'],
+  fileCloseFailed: [Errors.fileCloseFailed({ code: 'ENOSPC' }), 'GenericError', 'failed to close handle: No space left on device'],
+  persistentStateCommitFailed: [Errors.persistentStateCommitFailed(), 'GenericError', 'failed to commit persistent state to disk'],
 };
 
 test('every error helper has its exact qemu-ga class and text', () => {
