@@ -8,6 +8,9 @@ import type { AgentConfig } from './config/agent-config';
 import { parseCommandLine } from './config/cli';
 import { readConfigFileFromDisk } from './config/read-config-file';
 import { createHandlers } from './commands';
+import { createFileHandleTable } from './commands/file';
+import { defaultNativeCandidates, loadNativeHelper } from './native/native-helper';
+import { loadPersistentState } from './state/persistent-state';
 import type { AgentServices } from './dispatch/command-context';
 import { Dispatcher } from './dispatch/dispatcher';
 import { QGA_COMMANDS } from './generated/qga-commands';
@@ -62,8 +65,18 @@ async function runAgent(config: AgentConfig): Promise<number> {
   setLoggingForFrozen(logs, state.frozen);
   state.onFrozenChange((frozen) => setLoggingForFrozen(logs, frozen));
 
+  const native = loadNativeHelper({ candidates: defaultNativeCandidates(), logger: { warn: (m) => logger.warn(m) } });
+  let persistent;
+  try {
+    persistent = await loadPersistentState({ statedir: config.statedir, frozen: startFrozen });
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
+  const fileHandles = createFileHandleTable(persistent);
+
   const dispatcher = new Dispatcher({
-    handlers: createHandlers(),
+    handlers: createHandlers({ native, fileHandles }),
     blockRpcs: config.blockRpcs,
     allowRpcs: config.allowRpcs,
     logger,
@@ -115,7 +128,10 @@ async function runAgent(config: AgentConfig): Promise<number> {
       logger.info(`${signal} received, exiting`);
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      void Promise.all(channels.map((c) => c.close())).finally(() => {
+      void Promise.all(channels.map((c) => c.close()))
+        .then(() => fileHandles.closeAll())
+        .catch((e: unknown) => logger.error({ err: e }, 'cleanup at exit failed'))
+        .finally(() => {
         if (isDaemonChild(process.env)) removePidfile(config.pidfile);
         resolve(0);
       });
@@ -133,6 +149,7 @@ async function openWithRetry(channel: Channel, session: ChannelSession, retry: b
       await channel.open({
         onConnect: () => session.reset(),
         onData: (chunk) => session.receive(chunk),
+        onInputEnd: (done) => session.whenIdle(done),
         onDisconnect: (reason) => logger.debug({ channel: channel.description }, reason),
       });
       return true;

@@ -32,6 +32,7 @@ export class ChannelSession implements SessionControl {
   private delimitNext = false;
   private inputPaused = false;
   private pending: Buffer[] = [];
+  private idleWaiters: (() => void)[] = [];
   /** bumped on reset so a reply of an old connection is never written to a new one */
   private generation = 0;
 
@@ -54,6 +55,12 @@ export class ChannelSession implements SessionControl {
     this.pump();
   }
 
+  /** Run `cb` once every request received so far has been answered (now, if already idle). */
+  whenIdle(cb: () => void): void {
+    if (!this.busy && this.head >= this.queue.length) cb();
+    else this.idleWaiters.push(cb);
+  }
+
   /** A new host connection: forget the previous one's partial request and queued work. */
   reset(): void {
     this.lexer.reset();
@@ -63,6 +70,7 @@ export class ChannelSession implements SessionControl {
     this.pending = [];
     this.generation++;
     this.busy = false;
+    this.idleWaiters = [];
     if (this.inputPaused) {
       this.inputPaused = false;
       this.sink.resumeInput();
@@ -112,6 +120,7 @@ export class ChannelSession implements SessionControl {
       this.inputPaused = false;
       this.sink.resumeInput();
     }
+    if (this.idleWaiters.length > 0) for (const cb of this.idleWaiters.splice(0)) cb();
   }
 
   private applyBackpressure(): void {

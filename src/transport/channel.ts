@@ -7,6 +7,11 @@ export interface ChannelEvents {
   /** a host connection begins (unix/vsock: a client was accepted) */
   onConnect(): void;
   onData(chunk: Buffer): void;
+  /**
+   * The host will send nothing more but may still read (a half-closed socket): call `done` once
+   * everything received has been answered, so no reply is lost.
+   */
+  onInputEnd(done: () => void): void;
   /** the host connection ended; the channel keeps serving (waits for the next one) */
   onDisconnect(reason: string): void;
 }

@@ -34,7 +34,7 @@ export class UnixListenChannel implements Channel {
 
   async open(events: ChannelEvents): Promise<void> {
     this.events = events;
-    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: false }, (s) => this.onConnection(s));
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => this.onConnection(s));
     this.server = server;
     if (this.opts.listenFd === undefined) {
       try {
@@ -81,6 +81,9 @@ export class UnixListenChannel implements Channel {
     this.writeBlocked = false;
     socket.removeAllListeners('close');
     socket.on('data', (chunk: Buffer) => this.events?.onData(chunk));
+    // `echo req | socat - UNIX-CONNECT:…` shuts its side down right after the request: answer
+    // everything first, then close ours.
+    socket.on('end', () => this.events?.onInputEnd(() => socket.end()));
     socket.on('drain', () => {
       this.writeBlocked = false;
       if (!this.inputPaused) socket.resume();

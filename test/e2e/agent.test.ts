@@ -62,6 +62,15 @@ describe('protocol over a real socket', () => {
     assert.equal(a.proc.exitCode, null);
   });
 
+  test('a client that half-closes after its request still gets every reply (echo … | socat)', async () => {
+    const a = await agent();
+    const c = await RawClient.connect(a.socket);
+    c.send('{"execute":"guest-get-statvfs","arguments":{"path":"/"}}{"execute":"guest-sync","arguments":{"id":7}}');
+    c.socket.end();
+    const out = (await c.readLines(2)).toString();
+    assert.match(out, /^\{"return": \{"f_bsize": \d+, .*\}\}\n\{"return": 7\}\n$/);
+  });
+
   test('one client at a time: a second client is answered after the first leaves', async () => {
     const a = await agent();
     const c1 = await RawClient.connect(a.socket);

@@ -102,13 +102,15 @@ async function waitForSocket(socket: string, proc: ChildProcess, stderr: () => s
 
 /** A raw client: send bytes, read what arrives. */
 export class RawClient {
-  private buf = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private newlines = 0;
   private waiters: (() => void)[] = [];
   closed = false;
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
+      this.chunks.push(d);
+      for (const b of d) if (b === 0x0a) this.newlines++;
       this.waiters.splice(0).forEach((w) => w());
     });
     socket.on('close', () => {
@@ -134,9 +136,7 @@ export class RawClient {
   async readLines(n: number, timeoutMs = 5000): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      let count = 0;
-      for (const b of this.buf) if (b === 0x0a) count++;
-      if (count >= n || this.closed || Date.now() >= deadline) break;
+      if (this.newlines >= n || this.closed || Date.now() >= deadline) break;
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.max(1, deadline - Date.now()));
         this.waiters.push(() => {
@@ -160,8 +160,9 @@ export class RawClient {
   }
 
   private take(): Buffer {
-    const out = this.buf;
-    this.buf = Buffer.alloc(0);
+    const out = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.newlines = 0;
     return out;
   }
 

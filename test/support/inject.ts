@@ -3,6 +3,7 @@
  * dispatcher → handlers → encoder, with an in-memory reply sink.
  */
 import { createHandlers } from '../../src/commands';
+import { createFileHandleTable } from '../../src/commands/file';
 import type { AgentServices } from '../../src/dispatch/command-context';
 import { Dispatcher } from '../../src/dispatch/dispatcher';
 import type { HandlerTable } from '../../src/dispatch/handler-table';
@@ -32,7 +33,14 @@ export function createInjector(opts: {
   const { logger } = createAgentLogger({ verbose: true, sink: { write: (l) => void logLines.push(l) } });
   const state = new AgentState({ frozen: opts.frozen ?? false });
   const dispatcher = new Dispatcher({
-    handlers: { ...createHandlers(), ...opts.handlers } as HandlerTable,
+    handlers: {
+      ...createHandlers({
+        // In-process tests do not load the addon: commands needing it must be injected.
+        native: { available: false, reason: 'not loaded in in-process tests' },
+        fileHandles: createFileHandleTable({ allocateFileHandle: (() => { let next = 1000n; return async () => next++; })() }),
+      }),
+      ...opts.handlers,
+    } as HandlerTable,
     blockRpcs: opts.blockRpcs ?? [],
     allowRpcs: opts.allowRpcs ?? [],
     logger,
