@@ -157,4 +157,22 @@ export const Errors = {
   fileFlushFailed: (err: unknown) => generic(`failed to flush file: ${strerror(err)}`),
   fileCloseFailed: (err: unknown) => generic(`failed to close handle: ${strerror(err)}`),
   persistentStateCommitFailed: () => generic('failed to commit persistent state to disk'),
+
+  // --- ga_run_command: a helper program (fsfreeze hook, ...) that failed (reference §2.3) ---
+  childProcessAbnormal: (output: string) =>
+    generic(output.length > 0 ? `child process has terminated abnormally: ${output}` : 'child process has terminated abnormally'),
+  childProcessFailed: (action: string, output: string) => generic(`child process has failed to ${action}: ${output}`),
+  childProcessExitStatus: (action: string, status: number) =>
+    generic(`child process has failed to ${action}: exit status ${status}`),
+  childProcessCreateFailed: (err: unknown) => generic(`failed to create child process: ${strerror(err)}`),
+
+  // --- mount list, freeze, disks (reference §2.3) ---
+  mtabOpenFailed: (mtab: string) => generic(`failed to open mtab file: '${mtab}'`),
+  fsfreezeOpenFailed: (dir: string, err: unknown) => generic(`failed to open ${dir}: ${strerror(err)}`),
+  fsfreezeFailed: (dir: string, err: unknown) => generic(`failed to freeze ${dir}: ${strerror(err)}`),
+  /** qga-ts only: a thaw (the host's or the auto-thaw watchdog's) overtook a freeze still running. */
+  fsfreezeOvertakenByThaw: () => generic('the freeze was cancelled by a thaw before it completed; all filesystems were thawed'),
+  cannotOpenDirectory: (dir: string, err: unknown) => generic(`Can't open directory "${dir}": ${strerror(err)}`),
+  /** qemu's error_setg_errno(errp, errno, "open(\"%s\")", path) */
+  openCallFailed: (file: string, err: unknown) => generic(`open("${file}"): ${strerror(err)}`),
 } as const;

@@ -45,7 +45,33 @@ const EXPECTED: Record<keyof typeof Errors, [QgaError, string, string]> = {
   fileFlushFailed: [Errors.fileFlushFailed({ code: 'ENOSPC' }), 'GenericError', 'failed to flush file: No space left on device'],
   fileCloseFailed: [Errors.fileCloseFailed({ code: 'ENOSPC' }), 'GenericError', 'failed to close handle: No space left on device'],
   persistentStateCommitFailed: [Errors.persistentStateCommitFailed(), 'GenericError', 'failed to commit persistent state to disk'],
+  childProcessAbnormal: [Errors.childProcessAbnormal('killed\n'), 'GenericError', 'child process has terminated abnormally: killed\n'],
+  childProcessFailed: [
+    Errors.childProcessFailed('execute fsfreeze hook', "failed to exec '/x': No such file or directory\n"),
+    'GenericError',
+    "child process has failed to execute fsfreeze hook: failed to exec '/x': No such file or directory\n",
+  ],
+  childProcessExitStatus: [
+    Errors.childProcessExitStatus('execute fsfreeze hook', 3),
+    'GenericError',
+    'child process has failed to execute fsfreeze hook: exit status 3',
+  ],
+  childProcessCreateFailed: [Errors.childProcessCreateFailed({ code: 'EAGAIN' }), 'GenericError', 'failed to create child process: Resource temporarily unavailable'],
+  mtabOpenFailed: [Errors.mtabOpenFailed('/proc/self/mounts'), 'GenericError', "failed to open mtab file: '/proc/self/mounts'"],
+  fsfreezeOpenFailed: [Errors.fsfreezeOpenFailed('/mnt', { code: 'EACCES' }), 'GenericError', 'failed to open /mnt: Permission denied'],
+  fsfreezeFailed: [Errors.fsfreezeFailed('/mnt', { code: 'EIO' }), 'GenericError', 'failed to freeze /mnt: Input/output error'],
+  fsfreezeOvertakenByThaw: [
+    Errors.fsfreezeOvertakenByThaw(),
+    'GenericError',
+    'the freeze was cancelled by a thaw before it completed; all filesystems were thawed',
+  ],
+  cannotOpenDirectory: [Errors.cannotOpenDirectory('/sys/block', { code: 'ENOENT' }), 'GenericError', 'Can\'t open directory "/sys/block": No such file or directory'],
+  openCallFailed: [Errors.openCallFailed('/proc/diskstats', { code: 'ENOENT' }), 'GenericError', 'open("/proc/diskstats"): No such file or directory'],
 };
+
+test('childProcessAbnormal without output has no colon', () => {
+  assert.equal(Errors.childProcessAbnormal('').desc, 'child process has terminated abnormally');
+});
 
 test('every error helper has its exact qemu-ga class and text', () => {
   assert.deepEqual(Object.keys(EXPECTED).sort(), Object.keys(Errors).sort(), 'errors.ts and this table list the same helpers');
