@@ -485,18 +485,19 @@ export class StreamLexer {
   // Streamer
 
   private structuralToken(type: number): void {
-    if (this.admitToken(1)) {
-      if (this.parser.error === null) this.parser.structural(type);
-      this.tokenDone();
-    }
+    const limitError = this.admitToken(1);
+    if (limitError !== null) return this.failMessage(limitError);
+    if (this.parser.error === null) this.parser.structural(type);
+    this.tokenDone();
   }
 
   /** A string, number or keyword token ending at buf[end] (exclusive), maybe begun in earlier chunks. */
   private valueToken(type: number, buf: Buffer, end: number): void {
     const start = this.tokenStart;
-    if (!this.admitToken(this.heldLength + end - start)) {
+    const limitError = this.admitToken(this.heldLength + end - start);
+    if (limitError !== null) {
       this.releaseHeld();
-      return;
+      return this.failMessage(limitError);
     }
     const parser = this.parser;
     if (parser.error === null && parser.atValue(type)) {
@@ -522,23 +523,17 @@ export class StreamLexer {
     this.tokenDone();
   }
 
-  /** qemu's limit checks for the next token of a message (counts already include it). */
-  private admitToken(length: number): boolean {
-    let limitError: QgaError | null = null;
-    if (this.messageBytes + length + 1 > this.maxTokenBytes) {
-      limitError = replyError(Errors.tokenSizeLimit);
-    } else if (this.messageTokens + 1 > this.maxTokenCount) {
-      limitError = replyError(Errors.tokenCountLimit);
-    } else if (this.braceCount + this.bracketCount > this.maxNesting) {
-      limitError = replyError(Errors.nestingLimit);
-    }
-    if (limitError !== null) {
-      this.failMessage(limitError);
-      return false;
-    }
+  /**
+   * qemu's limit checks for the next token of a message (brace/bracket counts already include it,
+   * as in qemu). Counts the token in, or returns the error that throws the message away.
+   */
+  private admitToken(length: number): QgaError | null {
+    if (this.messageBytes + length + 1 > this.maxTokenBytes) return replyError(Errors.tokenSizeLimit);
+    if (this.messageTokens + 1 > this.maxTokenCount) return replyError(Errors.tokenCountLimit);
+    if (this.braceCount + this.bracketCount > this.maxNesting) return replyError(Errors.nestingLimit);
     this.messageBytes += length;
     this.messageTokens++;
-    return true;
+    return null;
   }
 
   /** Dispatches the message when both counts are back to 0 or either went negative. */

@@ -3,14 +3,23 @@
  * two kinds of values the recorded fixtures let reach the dispatcher (non-objects, and
  * guest-ping with an optional id). Anything else is a fixture bug and throws.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Errors, type QgaError } from '../../../src/protocol/errors';
 import { isJsonObject } from '../../../src/protocol/json-value';
 import { encodeJson } from '../../../src/protocol/json-writer';
 import { StreamLexer, type LexerLimits, type StreamItem } from '../../../src/protocol/stream-lexer';
 
-export const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'protocol');
+/** test/fixtures/protocol, found by walking up so it works under tsx and from dist/test/unit too. */
+export const FIXTURES = findFixtures(__dirname);
+
+function findFixtures(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'test', 'fixtures', 'protocol');
+    if (existsSync(join(candidate, 'lexer-cases.json'))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`test/fixtures/protocol not found above ${from}`);
+  }
+}
 
 export interface RecordedCase {
   name: string;

@@ -190,6 +190,30 @@ describe('StreamLexer chunking', () => {
     ]);
   });
 
+  it('stays consistent when the emit callback throws', () => {
+    const seen: string[] = [];
+    let throwNext = true;
+    const lexer = new StreamLexer(
+      (item) => {
+        seen.push(item.kind === 'error' ? item.error.desc : encodeJson(item.value));
+        if (throwNext) {
+          throwNext = false;
+          throw new Error('consumer failed');
+        }
+      },
+      { maxTokenBytes: 10 },
+    );
+    // the rest of a chunk is lost with the exception, but nothing half-done leaks into later input
+    lexer.feed(bytes('"abc'));
+    assert.throws(() => lexer.feed(bytes('def" "x"')), /consumer failed/);
+    lexer.feed(bytes('"y"'));
+    throwNext = true;
+    lexer.feed(bytes('"abc'));
+    assert.throws(() => lexer.feed(bytes('defghijklm"')), /consumer failed/);
+    lexer.feed(bytes('"z"'));
+    assert.deepEqual(seen, ['"abcdef"', '"y"', 'JSON token size limit exceeded', '"z"']);
+  });
+
   it('refuses feed() from inside the emit callback', () => {
     const lexer: StreamLexer = new StreamLexer(() => lexer.feed(bytes('1 ')));
     assert.throws(() => lexer.feed(bytes('"x"')), /own emit callback/);
