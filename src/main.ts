@@ -9,7 +9,9 @@ import { parseCommandLine } from './config/cli';
 import { readConfigFileFromDisk } from './config/read-config-file';
 import { createHandlers } from './commands';
 import { createFileHandleTable } from './commands/file';
-import { defaultNativeCandidates, loadNativeHelper } from './native/native-helper';
+import { createFsfreezeGroup, defaultFsfreezeDeps, FROZEN_MARKER_NAME } from './commands/fsfreeze';
+import { createCommandRunner } from './commands/run-command';
+import { defaultNativeCandidates, loadNativeHelper, type NativeHelper } from './native/native-helper';
 import { loadPersistentState } from './state/persistent-state';
 import type { AgentServices } from './dispatch/command-context';
 import { Dispatcher } from './dispatch/dispatcher';
@@ -23,10 +25,12 @@ import { UnixListenChannel } from './transport/unix-listen';
 import { daemonChildReady, isDaemonChild, runDaemonParent } from './daemonize';
 import { QEMU_GA_COMPAT_VERSION, QGA_TS_VERSION } from './version';
 
-const FROZEN_MARKER = 'qga.state.isfrozen';
 const RETRY_INTERVAL_MS = 5000;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // libuv's pool (default 4 threads) runs FIFREEZE/FITHAW, statvfs and file I/O; a few calls stuck
+  // on a frozen or hung filesystem must not starve the thaw. Read by libuv at its first use.
+  process.env['UV_THREADPOOL_SIZE'] ??= '16';
   const parsed = parseCommandLine([path.basename(argv[0] ?? 'qga-ts'), ...argv.slice(1)], process.env, readConfigFileFromDisk, {
     ownVersion: QGA_TS_VERSION,
     qemuCompatVersion: QEMU_GA_COMPAT_VERSION,
@@ -56,7 +60,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
     process.stderr.write(`state directory ${config.statedir} does not exist\n`);
     return 1;
   }
-  const frozenMarker = path.join(config.statedir, FROZEN_MARKER);
+  const frozenMarker = path.join(config.statedir, FROZEN_MARKER_NAME);
   const startFrozen = fs.existsSync(frozenMarker);
   if (startFrozen) {
     logger.warn('previous instance appears to have exited with frozen filesystems; deferring logging and disabling non-fsfreeze-safe commands');
@@ -74,9 +78,20 @@ async function runAgent(config: AgentConfig): Promise<number> {
     return 1;
   }
   const fileHandles = createFileHandleTable(persistent);
+  const runCommand = createCommandRunner();
+  const fsfreeze = createFsfreezeGroup(
+    defaultFsfreezeDeps({
+      native: native.available ? native : nativeFreezeUnavailable(native.reason),
+      statedir: config.statedir,
+      hookPath: config.fsfreezeHook,
+      runCommand,
+      freezeTimeoutSeconds: config.freezeTimeoutSeconds,
+      logger,
+    }),
+  );
 
   const dispatcher = new Dispatcher({
-    handlers: createHandlers({ native, fileHandles }),
+    handlers: createHandlers({ native, fileHandles, fsfreeze }),
     blockRpcs: config.blockRpcs,
     allowRpcs: config.allowRpcs,
     logger,
@@ -89,6 +104,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
     commandInfo: () => dispatcher.commandInfo(),
   };
   dispatcher.attach(services);
+  fsfreeze.start(state);
 
   const channels: Channel[] = [];
   let planned: Channel[];
@@ -129,6 +145,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       void Promise.all(channels.map((c) => c.close()))
+        .then(() => fsfreeze.cleanup(state))
         .then(() => fileHandles.closeAll())
         .catch((e: unknown) => logger.error({ err: e }, 'cleanup at exit failed'))
         .finally(() => {
@@ -162,6 +179,12 @@ async function openWithRetry(channel: Channel, session: ChannelSession, retry: b
       await new Promise((r) => setTimeout(r, RETRY_INTERVAL_MS));
     }
   }
+}
+
+/** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */
+function nativeFreezeUnavailable(reason: string): Pick<NativeHelper, 'fsfreeze' | 'fsthaw'> {
+  const fail = () => Promise.reject(Object.assign(new Error(`native helper unavailable: ${reason}`), { code: 'ENOSYS', errno: 38, syscall: 'FITHAW' }));
+  return { fsfreeze: fail, fsthaw: fail };
 }
 
 function setLoggingForFrozen(logs: LoggerControl, frozen: boolean): void {

@@ -5,14 +5,20 @@
 import { unavailable, type HandlerTable, type Unavailable } from '../dispatch/handler-table';
 import type { NativeHelper, NativeUnavailable } from '../native/native-helper';
 import { agentHandlers } from './agent';
+import { createDiskHandlers, defaultDiskDeps } from './disk';
 import { createFileHandlers, defaultFileDeps, type FileHandleTable } from './file';
+import type { FsfreezeGroup } from './fsfreeze';
+import { createFstrimHandlers, defaultFstrimDeps } from './fstrim';
 import { createStatvfsHandlers, defaultStatvfsDeps } from './statvfs';
 import { timeHandlers } from './time';
+import { createMemoryStatsHandlers, defaultMemoryStatsDeps } from './memory-stats';
 
 /** Everything the command groups are built from; made once in main.ts. */
 export interface HandlerDeps {
   native: NativeHelper | NativeUnavailable;
   fileHandles: FileHandleTable;
+  /** stateful (watchdog, cleanup), so main.ts owns it; see createFsfreezeGroup */
+  fsfreeze: FsfreezeGroup;
 }
 
 /** A group that needs the native helper, or a disabled marker for each of its commands. */
@@ -22,30 +28,32 @@ function withNative<T extends object>(native: NativeHelper | NativeUnavailable, 
   return Object.fromEntries(names.map((n) => [n, marker])) as Record<keyof T, Unavailable>;
 }
 
-const NOT_YET_FILES = unavailable('not implemented yet (file and filesystem commands: issue #4)');
 const NOT_YET_SYSTEM = unavailable('not implemented yet (system, network, user and exec commands: issue #5)');
 
 export function createHandlers(deps: HandlerDeps): HandlerTable {
   return {
     ...agentHandlers,
     ...timeHandlers,
+    ...createMemoryStatsHandlers(defaultMemoryStatsDeps()),
     ...createFileHandlers(defaultFileDeps(deps.fileHandles)),
     ...withNative(deps.native, ['guest-get-statvfs'], (n) => createStatvfsHandlers(defaultStatvfsDeps(n))),
+    ...deps.fsfreeze.handlers,
+    // Without the helper nothing can be frozen, but status and thaw stay: an agent that starts
+    // frozen (marker file) must still be able to leave that state.
+    ...withNative(deps.native, ['guest-fsfreeze-freeze', 'guest-fsfreeze-freeze-list'], () => ({
+      'guest-fsfreeze-freeze': deps.fsfreeze.handlers['guest-fsfreeze-freeze'],
+      'guest-fsfreeze-freeze-list': deps.fsfreeze.handlers['guest-fsfreeze-freeze-list'],
+    })),
+    ...withNative(deps.native, ['guest-fstrim'], (n) => createFstrimHandlers(defaultFstrimDeps(n))),
+    ...createDiskHandlers(defaultDiskDeps(deps.native)),
     'guest-set-time': NOT_YET_SYSTEM,
     'guest-shutdown': NOT_YET_SYSTEM,
-    'guest-fsfreeze-status': NOT_YET_FILES,
-    'guest-fsfreeze-freeze': NOT_YET_FILES,
-    'guest-fsfreeze-freeze-list': NOT_YET_FILES,
-    'guest-fsfreeze-thaw': NOT_YET_FILES,
-    'guest-fstrim': NOT_YET_FILES,
     'guest-suspend-disk': NOT_YET_SYSTEM,
     'guest-suspend-ram': NOT_YET_SYSTEM,
     'guest-suspend-hybrid': NOT_YET_SYSTEM,
     'guest-network-get-interfaces': NOT_YET_SYSTEM,
     'guest-get-vcpus': NOT_YET_SYSTEM,
     'guest-set-vcpus': NOT_YET_SYSTEM,
-    'guest-get-disks': NOT_YET_FILES,
-    'guest-get-fsinfo': NOT_YET_FILES,
     'guest-set-user-password': NOT_YET_SYSTEM,
     'guest-get-memory-blocks': NOT_YET_SYSTEM,
     'guest-set-memory-blocks': NOT_YET_SYSTEM,
@@ -59,7 +67,6 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     'guest-ssh-get-authorized-keys': NOT_YET_SYSTEM,
     'guest-ssh-add-authorized-keys': NOT_YET_SYSTEM,
     'guest-ssh-remove-authorized-keys': NOT_YET_SYSTEM,
-    'guest-get-diskstats': NOT_YET_FILES,
     'guest-get-cpustats': NOT_YET_SYSTEM,
     'guest-get-load': NOT_YET_SYSTEM,
     'guest-network-get-route': NOT_YET_SYSTEM,

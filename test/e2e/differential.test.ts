@@ -165,9 +165,11 @@ describe('differential: qga-ts against Debian qemu-ga on the same bytes', { skip
     assert.match(o, /^\{"return": \{"version": "10\.2\.0", "supported_commands": \[/);
     const names = (s: string) => [...s.matchAll(/"name": "([^"]+)"/g)].map((m) => m[1]!);
     // 7.2 registers guest-get-devices (disabled on Linux) and lacks guest-get-load and
-    // guest-network-get-route (added in 10.0 / 9.1); guest-get-statvfs is our extension.
+    // guest-network-get-route (added in 10.0 / 9.1); guest-get-statvfs and guest-get-memory-stats
+    // are our extensions.
     const expected = names(q).filter((n) => n !== 'guest-get-devices');
-    const ourNames = names(o).filter((n) => !['guest-get-load', 'guest-network-get-route', 'guest-get-statvfs'].includes(n));
+    const ours72 = ['guest-get-load', 'guest-network-get-route', 'guest-get-statvfs', 'guest-get-memory-stats'];
+    const ourNames = names(o).filter((n) => !ours72.includes(n));
     assert.deepEqual(ourNames, expected);
     const entry = /\{"enabled": (true|false), "name": "guest-shutdown", "success-response": false\}/;
     assert.match(q, entry);

@@ -3,7 +3,11 @@
  * dispatcher → handlers → encoder, with an in-memory reply sink.
  */
 import { createHandlers } from '../../src/commands';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { createFileHandleTable } from '../../src/commands/file';
+import { createFsfreezeGroup, defaultFsfreezeDeps } from '../../src/commands/fsfreeze';
 import type { AgentServices } from '../../src/dispatch/command-context';
 import { Dispatcher } from '../../src/dispatch/dispatcher';
 import type { HandlerTable } from '../../src/dispatch/handler-table';
@@ -32,12 +36,24 @@ export function createInjector(opts: {
   const logLines: string[] = [];
   const { logger } = createAgentLogger({ verbose: true, sink: { write: (l) => void logLines.push(l) } });
   const state = new AgentState({ frozen: opts.frozen ?? false });
+  const statedir = fs.mkdtempSync(path.join(os.tmpdir(), 'qga-inject-'));
+  const noNative = () => Promise.reject(Object.assign(new Error('no native helper in in-process tests'), { code: 'ENOSYS' }));
+  const fsfreeze = createFsfreezeGroup(
+    defaultFsfreezeDeps({
+      native: { fsfreeze: noNative, fsthaw: noNative },
+      statedir,
+      runCommand: () => Promise.reject(new Error('no hook in in-process tests')),
+      freezeTimeoutSeconds: 0,
+      logger,
+    }),
+  );
   const dispatcher = new Dispatcher({
     handlers: {
       ...createHandlers({
         // In-process tests do not load the addon: commands needing it must be injected.
         native: { available: false, reason: 'not loaded in in-process tests' },
         fileHandles: createFileHandleTable({ allocateFileHandle: (() => { let next = 1000n; return async () => next++; })() }),
+        fsfreeze,
       }),
       ...opts.handlers,
     } as HandlerTable,
