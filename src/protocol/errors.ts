@@ -175,4 +175,63 @@ export const Errors = {
   cannotOpenDirectory: (dir: string, err: unknown) => generic(`Can't open directory "${dir}": ${strerror(err)}`),
   /** qemu's error_setg_errno(errp, errno, "open(\"%s\")", path) */
   openCallFailed: (file: string, err: unknown) => generic(`open("${file}"): ${strerror(err)}`),
+
+  // --- ga_run_command, the parts not listed above (reference §2.3; qemu 9.1+ qga/commands-posix.c) ---
+  cannotCreatePipe: () => generic('cannot create pipe FDs'),
+  childStdinWriteFailed: (action: string, err: unknown) => generic(`${action}: cannot write to stdin pipe: ${strerror(err)}`),
+  childOutputReadFailed: (action: string, err: unknown) =>
+    generic(`${action}: cannot read from stdout/stderr pipe: ${strerror(err)}`),
+
+  // --- guest-exec / guest-exec-status (reference §2.4, §4.3) ---
+  /** GLib's g_spawn message, which qemu-ga >= 9.1 passes through unchanged (curly quotes included). */
+  execChildFailed: (program: string, err: unknown) =>
+    generic(`Failed to execute child process \u201C${program}\u201D (${strerror(err)})`),
+  /** GLib's g_spawn message when the pipes for the child cannot be made. */
+  execPipeFailed: (err: unknown) => generic(`Failed to create pipe for communicating with child process (${strerror(err)})`),
+  /** GLib's g_spawn message when fork() itself fails. */
+  execForkFailed: (err: unknown) => generic(`Failed to fork (${strerror(err)})`),
+  /** Deliberate fix: upstream's format string lacks its '%' and prints the literal `PID ld does not exist`. */
+  execPidNotFound: (pid: bigint | number) => generic(`PID ${pid} does not exist`),
+
+  // --- guest-shutdown, guest-suspend-* (reference §2.3; qemu 10.2 qga/commands-posix.c, commands-linux.c) ---
+  shutdownModeInvalid: () => generic('mode is invalid (valid values are: halt|powerdown|reboot'),
+  suspendNotSupported: () => generic('the requested suspend mode is not supported by the guest'),
+  suspendModeUnknown: () => generic('unknown guest suspend mode'),
+  suspendHelperNotFound: (helper: string) => generic(`the helper program '${helper}' was not found`),
+  suspendHelperExitStatus: (helper: string, status: number) =>
+    generic(`the helper program '${helper}' returned an unexpected exit status code (${status})`),
+  /** run_process_child: a g_spawn_sync failure other than "not found", with GLib's message inside. */
+  suspendSpawnFailed: (glibMessage: string) => generic(`failed to create child process, error '${glibMessage}'`),
+  suspendStateWriteFailed: (file: string, err: unknown) => generic(`suspend: cannot write to '${file}': ${strerror(err)}`),
+
+  // --- guest-set-user-password (reference §2.3) ---
+  passwordForbiddenCharacters: () => generic('forbidden characters in raw password'),
+  usernameForbiddenCharacters: () => generic('forbidden characters in username'),
+
+  // --- guest-ssh-*-authorized-keys (reference §2.3; qga/commands-posix-ssh.c) ---
+  /** GLib's g_unix_get_passwd_entry message: g_strerror of getpwnam_r's result, "Success" for an unknown user. */
+  sshUserLookupFailed: (user: string, message: string) => generic(`failed to lookup user '${user}': ${message}`),
+  sshReadFailed: (file: string, glibMessage: string) => generic(`failed to read '${file}': ${glibMessage}`),
+  sshWriteFailed: (file: string, glibMessage: string) => generic(`failed to write to '${file}': ${glibMessage}`),
+  sshMkdirFailed: (dir: string, err: unknown) => generic(`failed to create directory '${dir}': ${strerror(err)}`),
+  /** Used for the authorized_keys file too: upstream says "directory" there as well. */
+  sshChownFailed: (path: string, err: unknown) => generic(`failed to set ownership of directory '${path}': ${strerror(err)}`),
+  sshDirChmodFailed: (dir: string, err: unknown) => generic(`failed to set permissions of directory '${dir}': ${strerror(err)}`),
+  sshFileChmodFailed: (file: string, err: unknown) => generic(`failed to set permissions of '${file}': ${strerror(err)}`),
+} as const;
+
+/**
+ * GLib's own error messages (gfileutils.c), which qemu-ga embeds in some of its texts. GLib
+ * quotes file names with U+201C/U+201D.
+ */
+export const GlibText = {
+  openFailed: (file: string, err: unknown) => `Failed to open file \u201C${file}\u201D: ${strerror(err)}`,
+  readFailed: (file: string, err: unknown) => `Error reading file \u201C${file}\u201D: ${strerror(err)}`,
+  createFailed: (file: string, err: unknown) => `Failed to create file \u201C${file}\u201D: ${strerror(err)}`,
+  writeFailed: (file: string, err: unknown) => `Failed to write file \u201C${file}\u201D: write() failed: ${strerror(err)}`,
+  fsyncFailed: (file: string, err: unknown) => `Failed to write file \u201C${file}\u201D: fsync() failed: ${strerror(err)}`,
+  renameFailed: (from: string, to: string, err: unknown) =>
+    `Failed to rename file \u201C${from}\u201D to \u201C${to}\u201D: g_rename() failed: ${strerror(err)}`,
+  /** g_strerror(0): what getpwnam_r reports for a user that does not exist. */
+  success: 'Success',
 } as const;

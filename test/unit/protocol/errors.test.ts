@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Errors, QgaError, strerror, toQgaError } from '../../../src/protocol/errors';
+import { Errors, GlibText, QgaError, strerror, toQgaError } from '../../../src/protocol/errors';
 
 // Every helper with its exact qemu-ga text (reference §1.2, §1.4, §2.4). A helper added to
 // errors.ts without a line here fails the completeness check below.
@@ -67,6 +67,41 @@ const EXPECTED: Record<keyof typeof Errors, [QgaError, string, string]> = {
   ],
   cannotOpenDirectory: [Errors.cannotOpenDirectory('/sys/block', { code: 'ENOENT' }), 'GenericError', 'Can\'t open directory "/sys/block": No such file or directory'],
   openCallFailed: [Errors.openCallFailed('/proc/diskstats', { code: 'ENOENT' }), 'GenericError', 'open("/proc/diskstats"): No such file or directory'],
+  cannotCreatePipe: [Errors.cannotCreatePipe(), 'GenericError', 'cannot create pipe FDs'],
+  childStdinWriteFailed: [Errors.childStdinWriteFailed('set user password', { code: 'EPIPE' }), 'GenericError', 'set user password: cannot write to stdin pipe: Broken pipe'],
+  childOutputReadFailed: [Errors.childOutputReadFailed('shutdown', { code: 'EIO' }), 'GenericError', 'shutdown: cannot read from stdout/stderr pipe: Input/output error'],
+  execChildFailed: [
+    Errors.execChildFailed('/bin/invalid-cmd42', { code: 'ENOENT' }),
+    'GenericError',
+    'Failed to execute child process \u201C/bin/invalid-cmd42\u201D (No such file or directory)',
+  ],
+  execPipeFailed: [Errors.execPipeFailed({ code: 'EMFILE' }), 'GenericError', 'Failed to create pipe for communicating with child process (Too many open files)'],
+  execForkFailed: [Errors.execForkFailed({ code: 'EAGAIN' }), 'GenericError', 'Failed to fork (Resource temporarily unavailable)'],
+  execPidNotFound: [Errors.execPidNotFound(4242n), 'GenericError', 'PID 4242 does not exist'],
+  shutdownModeInvalid: [Errors.shutdownModeInvalid(), 'GenericError', 'mode is invalid (valid values are: halt|powerdown|reboot'],
+  suspendNotSupported: [Errors.suspendNotSupported(), 'GenericError', 'the requested suspend mode is not supported by the guest'],
+  suspendModeUnknown: [Errors.suspendModeUnknown(), 'GenericError', 'unknown guest suspend mode'],
+  suspendHelperNotFound: [Errors.suspendHelperNotFound('systemctl suspend'), 'GenericError', "the helper program 'systemctl suspend' was not found"],
+  suspendHelperExitStatus: [
+    Errors.suspendHelperExitStatus('pm-suspend', 5),
+    'GenericError',
+    "the helper program 'pm-suspend' returned an unexpected exit status code (5)",
+  ],
+  suspendSpawnFailed: [Errors.suspendSpawnFailed('boom'), 'GenericError', "failed to create child process, error 'boom'"],
+  suspendStateWriteFailed: [
+    Errors.suspendStateWriteFailed('/sys/power/state', { code: 'EBUSY' }),
+    'GenericError',
+    "suspend: cannot write to '/sys/power/state': Device or resource busy",
+  ],
+  passwordForbiddenCharacters: [Errors.passwordForbiddenCharacters(), 'GenericError', 'forbidden characters in raw password'],
+  usernameForbiddenCharacters: [Errors.usernameForbiddenCharacters(), 'GenericError', 'forbidden characters in username'],
+  sshUserLookupFailed: [Errors.sshUserLookupFailed('nosuchuser', 'Success'), 'GenericError', "failed to lookup user 'nosuchuser': Success"],
+  sshReadFailed: [Errors.sshReadFailed('/k', 'msg'), 'GenericError', "failed to read '/k': msg"],
+  sshWriteFailed: [Errors.sshWriteFailed('/k', 'msg'), 'GenericError', "failed to write to '/k': msg"],
+  sshMkdirFailed: [Errors.sshMkdirFailed('/h/.ssh', { code: 'EEXIST' }), 'GenericError', "failed to create directory '/h/.ssh': File exists"],
+  sshChownFailed: [Errors.sshChownFailed('/h/.ssh/authorized_keys', { code: 'EPERM' }), 'GenericError', "failed to set ownership of directory '/h/.ssh/authorized_keys': Operation not permitted"],
+  sshDirChmodFailed: [Errors.sshDirChmodFailed('/h/.ssh', { code: 'EPERM' }), 'GenericError', "failed to set permissions of directory '/h/.ssh': Operation not permitted"],
+  sshFileChmodFailed: [Errors.sshFileChmodFailed('/h/.ssh/authorized_keys', { code: 'EROFS' }), 'GenericError', "failed to set permissions of '/h/.ssh/authorized_keys': Read-only file system"],
 };
 
 test('childProcessAbnormal without output has no colon', () => {
@@ -93,4 +128,14 @@ test('any thrown value becomes a GenericError with its message', () => {
   assert.equal(toQgaError(42).desc, '42');
   const own = Errors.commandNotFound('x');
   assert.equal(toQgaError(own), own);
+});
+
+test('GLib file messages quote with U+201C/U+201D', () => {
+  assert.equal(GlibText.openFailed('/root/.ssh/authorized_keys', { code: 'ENOENT' }), 'Failed to open file \u201C/root/.ssh/authorized_keys\u201D: No such file or directory');
+  assert.equal(GlibText.readFailed('/d', { code: 'EISDIR' }), 'Error reading file \u201C/d\u201D: Is a directory');
+  assert.equal(GlibText.createFailed('/k.x', { code: 'EACCES' }), 'Failed to create file \u201C/k.x\u201D: Permission denied');
+  assert.equal(GlibText.writeFailed('/k.x', { code: 'ENOSPC' }), 'Failed to write file \u201C/k.x\u201D: write() failed: No space left on device');
+  assert.equal(GlibText.fsyncFailed('/k.x', { code: 'EIO' }), 'Failed to write file \u201C/k.x\u201D: fsync() failed: Input/output error');
+  assert.equal(GlibText.renameFailed('/k.x', '/k', { code: 'EISDIR' }), 'Failed to rename file \u201C/k.x\u201D to \u201C/k\u201D: g_rename() failed: Is a directory');
+  assert.equal(GlibText.success, 'Success');
 });
