@@ -13,6 +13,7 @@ import { createFsfreezeGroup, defaultFsfreezeDeps, FROZEN_MARKER_NAME } from './
 import { createCommandRunner } from './commands/run-command';
 import { defaultNativeCandidates, loadNativeHelper, type NativeHelper } from './native/native-helper';
 import { loadPersistentState } from './state/persistent-state';
+import { ProcessTable } from './state/process-table';
 import type { AgentServices } from './dispatch/command-context';
 import { Dispatcher } from './dispatch/dispatcher';
 import { QGA_COMMANDS } from './generated/qga-commands';
@@ -91,7 +92,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
   );
 
   const dispatcher = new Dispatcher({
-    handlers: createHandlers({ native, fileHandles, fsfreeze }),
+    handlers: createHandlers({ native, fileHandles, fsfreeze, processTable: new ProcessTable({ logger }), runCommand }),
     blockRpcs: config.blockRpcs,
     allowRpcs: config.allowRpcs,
     logger,

@@ -10,8 +10,14 @@ import { createFileHandlers, defaultFileDeps, type FileHandleTable } from './fil
 import type { FsfreezeGroup } from './fsfreeze';
 import { createFstrimHandlers, defaultFstrimDeps } from './fstrim';
 import { createStatvfsHandlers, defaultStatvfsDeps } from './statvfs';
-import { timeHandlers } from './time';
+import { createExecHandlers, defaultExecDeps } from './exec';
 import { createMemoryStatsHandlers, defaultMemoryStatsDeps } from './memory-stats';
+import { createPowerHandlers, defaultPowerDeps } from './power';
+import type { CommandRunner } from './run-command';
+import { createSshKeyHandlers, defaultSshKeyDeps } from './ssh-keys';
+import { timeHandlers } from './time';
+import { createUserHandlers, defaultUserDeps } from './user';
+import type { ProcessTable } from '../state/process-table';
 
 /** Everything the command groups are built from; made once in main.ts. */
 export interface HandlerDeps {
@@ -19,6 +25,9 @@ export interface HandlerDeps {
   fileHandles: FileHandleTable;
   /** stateful (watchdog, cleanup), so main.ts owns it; see createFsfreezeGroup */
   fsfreeze: FsfreezeGroup;
+  processTable: ProcessTable;
+  /** qemu-ga's ga_run_command: shared by the hook, passwords, shutdown, hwclock */
+  runCommand: CommandRunner;
 }
 
 /** A group that needs the native helper, or a disabled marker for each of its commands. */
@@ -46,27 +55,21 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     })),
     ...withNative(deps.native, ['guest-fstrim'], (n) => createFstrimHandlers(defaultFstrimDeps(n))),
     ...createDiskHandlers(defaultDiskDeps(deps.native)),
+    ...createExecHandlers(defaultExecDeps(deps.processTable)),
+    ...createSshKeyHandlers(defaultSshKeyDeps()),
+    ...createUserHandlers(defaultUserDeps(deps.runCommand)),
+    ...createPowerHandlers(defaultPowerDeps(deps.runCommand)),
     'guest-set-time': NOT_YET_SYSTEM,
-    'guest-shutdown': NOT_YET_SYSTEM,
-    'guest-suspend-disk': NOT_YET_SYSTEM,
-    'guest-suspend-ram': NOT_YET_SYSTEM,
-    'guest-suspend-hybrid': NOT_YET_SYSTEM,
     'guest-network-get-interfaces': NOT_YET_SYSTEM,
     'guest-get-vcpus': NOT_YET_SYSTEM,
     'guest-set-vcpus': NOT_YET_SYSTEM,
-    'guest-set-user-password': NOT_YET_SYSTEM,
     'guest-get-memory-blocks': NOT_YET_SYSTEM,
     'guest-set-memory-blocks': NOT_YET_SYSTEM,
     'guest-get-memory-block-info': NOT_YET_SYSTEM,
-    'guest-exec-status': NOT_YET_SYSTEM,
-    'guest-exec': NOT_YET_SYSTEM,
     'guest-get-host-name': NOT_YET_SYSTEM,
     'guest-get-users': NOT_YET_SYSTEM,
     'guest-get-timezone': NOT_YET_SYSTEM,
     'guest-get-osinfo': NOT_YET_SYSTEM,
-    'guest-ssh-get-authorized-keys': NOT_YET_SYSTEM,
-    'guest-ssh-add-authorized-keys': NOT_YET_SYSTEM,
-    'guest-ssh-remove-authorized-keys': NOT_YET_SYSTEM,
     'guest-get-cpustats': NOT_YET_SYSTEM,
     'guest-get-load': NOT_YET_SYSTEM,
     'guest-network-get-route': NOT_YET_SYSTEM,

@@ -14,6 +14,7 @@ import type { HandlerTable } from '../../src/dispatch/handler-table';
 import { createAgentLogger } from '../../src/logging/agent-logger';
 import { ChannelSession } from '../../src/protocol/channel-session';
 import { AgentState } from '../../src/state/agent-state';
+import { ProcessTable } from '../../src/state/process-table';
 
 export interface Injector {
   /** send bytes (string as UTF-8) and return everything the agent wrote once it is idle */
@@ -54,6 +55,8 @@ export function createInjector(opts: {
         native: { available: false, reason: 'not loaded in in-process tests' },
         fileHandles: createFileHandleTable({ allocateFileHandle: (() => { let next = 1000n; return async () => next++; })() }),
         fsfreeze,
+        processTable: new ProcessTable({ logger }),
+        runCommand: () => Promise.reject(new Error('no programs run in in-process tests')),
       }),
       ...opts.handlers,
     } as HandlerTable,
