@@ -218,6 +218,30 @@ export const Errors = {
   sshChownFailed: (path: string, err: unknown) => generic(`failed to set ownership of directory '${path}': ${strerror(err)}`),
   sshDirChmodFailed: (dir: string, err: unknown) => generic(`failed to set permissions of directory '${dir}': ${strerror(err)}`),
   sshFileChmodFailed: (file: string, err: unknown) => generic(`failed to set permissions of '${file}': ${strerror(err)}`),
+
+  // --- vCPUs, memory blocks, cpustats, load, set-time (reference §2.3; qga/commands-linux.c, commands-posix.c) ---
+  /** error_setg_errno(errp, errno, "<call>(\"%s\")", path): transfer_vcpu's open/pread/pwrite texts */
+  syscallOnPathFailed: (call: string, path: string, err: unknown) => generic(`${call}("${path}"): ${strerror(err)}`),
+  syscallOnPathEof: (call: string, path: string) => generic(`${call}("${path}"): unexpected EOF`),
+  /** ga_read_sysfs_file / ga_write_sysfs_file name the file relative to its directory */
+  sysfsFileFailed: (call: string, file: string, err: unknown) => generic(`${call} sysfs file "${file}": ${strerror(err)}`),
+  sysfsFileEof: (file: string) => generic(`pread sysfs file "${file}": unexpected EOF`),
+  vcpuCannotOffline: (id: bigint | number) => generic(`logical processor #${id} can't be offlined`),
+  listEntriesFailed: (dir: string, err: unknown) => generic(`failed to list entries: ${dir}: ${strerror(err)}`),
+  /** Upstream's text has no space before the quote. */
+  memoryDirectoryFailed: (err: unknown) => generic(`Can't open directory"/sys/devices/system/memory/": ${strerror(err)}`),
+  zeroMemoryBlocks: () => generic('guest reported zero memory blocks!'),
+  loadAverageFailed: (err: unknown) => generic(`cannot query load average: ${strerror(err)}`),
+  timeTooLarge: (ns: bigint | number) => generic(`Time ${ns} is too large`),
+  /** error_setg_errno with the errno g_date_set_time_t left, which is 0 in practice: no suffix. */
+  invalidTime: () => generic('Invalid time'),
+  setTimeFailed: (err: unknown) => generic(`Failed to set time to guest: ${strerror(err)}`),
+  /** qga-ts only: the RTC ioctl that replaces a missing /sbin/hwclock failed. */
+  hardwareClockFailed: (action: string, syscall: string, device: string | undefined, err: unknown) =>
+    generic(`cannot ${action}: ${syscall}(${device === undefined ? '' : `"${device}"`}): ${strerror(err)}`),
+  /** qga-ts only: no /sbin/hwclock and /etc/adjtime says the RTC keeps local time, which the ioctl path cannot do. */
+  hardwareClockLocalTime: (action: string) =>
+    generic(`cannot ${action}: the RTC keeps local time (/etc/adjtime) and /sbin/hwclock is missing`),
 } as const;
 
 /**
