@@ -10,7 +10,11 @@ import { createFileHandlers, defaultFileDeps, type FileHandleTable } from './fil
 import type { FsfreezeGroup } from './fsfreeze';
 import { createFstrimHandlers, defaultFstrimDeps } from './fstrim';
 import { createStatvfsHandlers, defaultStatvfsDeps } from './statvfs';
+import { createCpuMemoryHandlers, defaultCpuMemoryDeps } from './cpu-memory';
 import { createExecHandlers, defaultExecDeps } from './exec';
+import { createNetworkHandlers, defaultNetworkDeps } from './network';
+import { createSetTimeHandlers, defaultSetTimeDeps } from './set-time';
+import { createSystemInfoHandlers, defaultSystemInfoDeps } from './system-info';
 import { createMemoryStatsHandlers, defaultMemoryStatsDeps } from './memory-stats';
 import { createPowerHandlers, defaultPowerDeps } from './power';
 import type { CommandRunner } from './run-command';
@@ -37,8 +41,6 @@ function withNative<T extends object>(native: NativeHelper | NativeUnavailable, 
   return Object.fromEntries(names.map((n) => [n, marker])) as Record<keyof T, Unavailable>;
 }
 
-const NOT_YET_SYSTEM = unavailable('not implemented yet (system, network, user and exec commands: issue #5)');
-
 export function createHandlers(deps: HandlerDeps): HandlerTable {
   return {
     ...agentHandlers,
@@ -59,19 +61,9 @@ export function createHandlers(deps: HandlerDeps): HandlerTable {
     ...createSshKeyHandlers(defaultSshKeyDeps()),
     ...createUserHandlers(defaultUserDeps(deps.runCommand)),
     ...createPowerHandlers(defaultPowerDeps(deps.runCommand)),
-    'guest-set-time': NOT_YET_SYSTEM,
-    'guest-network-get-interfaces': NOT_YET_SYSTEM,
-    'guest-get-vcpus': NOT_YET_SYSTEM,
-    'guest-set-vcpus': NOT_YET_SYSTEM,
-    'guest-get-memory-blocks': NOT_YET_SYSTEM,
-    'guest-set-memory-blocks': NOT_YET_SYSTEM,
-    'guest-get-memory-block-info': NOT_YET_SYSTEM,
-    'guest-get-host-name': NOT_YET_SYSTEM,
-    'guest-get-users': NOT_YET_SYSTEM,
-    'guest-get-timezone': NOT_YET_SYSTEM,
-    'guest-get-osinfo': NOT_YET_SYSTEM,
-    'guest-get-cpustats': NOT_YET_SYSTEM,
-    'guest-get-load': NOT_YET_SYSTEM,
-    'guest-network-get-route': NOT_YET_SYSTEM,
+    ...createNetworkHandlers(defaultNetworkDeps()),
+    ...createCpuMemoryHandlers(defaultCpuMemoryDeps(deps.native)),
+    ...createSystemInfoHandlers(defaultSystemInfoDeps()),
+    ...withNative(deps.native, ['guest-set-time'], (n) => createSetTimeHandlers(defaultSetTimeDeps(n))),
   } satisfies HandlerTable;
 }

@@ -2,16 +2,16 @@
  * Drive the whole pipeline in-process, without a socket (fastify's `inject`): bytes → lexer →
  * dispatcher → handlers → encoder, with an in-memory reply sink.
  */
-import { createHandlers } from '../../src/commands';
+import { createHandlers, type HandlerDeps } from '../../src/commands';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createFileHandleTable } from '../../src/commands/file';
+import { createFileHandleTable, type FileHandleTable } from '../../src/commands/file';
 import { createFsfreezeGroup, defaultFsfreezeDeps } from '../../src/commands/fsfreeze';
 import type { AgentServices } from '../../src/dispatch/command-context';
 import { Dispatcher } from '../../src/dispatch/dispatcher';
 import type { HandlerTable } from '../../src/dispatch/handler-table';
-import { createAgentLogger } from '../../src/logging/agent-logger';
+import { createAgentLogger, type AgentLogger } from '../../src/logging/agent-logger';
 import { ChannelSession } from '../../src/protocol/channel-session';
 import { AgentState } from '../../src/state/agent-state';
 import { ProcessTable } from '../../src/state/process-table';
@@ -27,16 +27,11 @@ export interface Injector {
   logLines: string[];
 }
 
-export function createInjector(opts: {
-  handlers?: Partial<HandlerTable>;
-  blockRpcs?: string[];
-  allowRpcs?: string[];
-  frozen?: boolean;
-  nowNs?: () => bigint;
-} = {}): Injector {
-  const logLines: string[] = [];
-  const { logger } = createAgentLogger({ verbose: true, sink: { write: (l) => void logLines.push(l) } });
-  const state = new AgentState({ frozen: opts.frozen ?? false });
+/**
+ * Handler dependencies for in-process tests: no native addon (commands needing it are disabled
+ * unless injected), no programs run, file handles numbered from 1000 in memory.
+ */
+export function testHandlerDeps(logger: AgentLogger, fileHandles?: FileHandleTable): HandlerDeps {
   const statedir = fs.mkdtempSync(path.join(os.tmpdir(), 'qga-inject-'));
   const noNative = () => Promise.reject(Object.assign(new Error('no native helper in in-process tests'), { code: 'ENOSYS' }));
   const fsfreeze = createFsfreezeGroup(
@@ -48,16 +43,28 @@ export function createInjector(opts: {
       logger,
     }),
   );
+  return {
+    native: { available: false, reason: 'not loaded in in-process tests' },
+    fileHandles: fileHandles ?? createFileHandleTable({ allocateFileHandle: (() => { let next = 1000n; return async () => next++; })() }),
+    fsfreeze,
+    processTable: new ProcessTable({ logger }),
+    runCommand: () => Promise.reject(new Error('no programs run in in-process tests')),
+  };
+}
+
+export function createInjector(opts: {
+  handlers?: Partial<HandlerTable>;
+  blockRpcs?: string[];
+  allowRpcs?: string[];
+  frozen?: boolean;
+  nowNs?: () => bigint;
+} = {}): Injector {
+  const logLines: string[] = [];
+  const { logger } = createAgentLogger({ verbose: true, sink: { write: (l) => void logLines.push(l) } });
+  const state = new AgentState({ frozen: opts.frozen ?? false });
   const dispatcher = new Dispatcher({
     handlers: {
-      ...createHandlers({
-        // In-process tests do not load the addon: commands needing it must be injected.
-        native: { available: false, reason: 'not loaded in in-process tests' },
-        fileHandles: createFileHandleTable({ allocateFileHandle: (() => { let next = 1000n; return async () => next++; })() }),
-        fsfreeze,
-        processTable: new ProcessTable({ logger }),
-        runCommand: () => Promise.reject(new Error('no programs run in in-process tests')),
-      }),
+      ...createHandlers(testHandlerDeps(logger)),
       ...opts.handlers,
     } as HandlerTable,
     blockRpcs: opts.blockRpcs ?? [],

@@ -19,15 +19,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createHandlers } from '../../../src/commands';
-import { createFileHandleTable, createFileHandlers, defaultFileIo, type FileHandleTable } from '../../../src/commands/file';
+import { createFileHandleTable, type FileHandleTable } from '../../../src/commands/file';
 import type { AgentServices } from '../../../src/dispatch/command-context';
 import { Dispatcher } from '../../../src/dispatch/dispatcher';
-import type { HandlerTable } from '../../../src/dispatch/handler-table';
 import { createAgentLogger } from '../../../src/logging/agent-logger';
 import { ChannelSession } from '../../../src/protocol/channel-session';
 import { AgentState } from '../../../src/state/agent-state';
 import { loadPersistentState } from '../../../src/state/persistent-state';
 import { UnixListenChannel } from '../../../src/transport/unix-listen';
+import { testHandlerDeps } from '../../support/inject';
 import { QEMU_GA_BIN, RawClient, makeTempDir, qemuGaAvailable, startAgent, type RunningAgent } from '../../support/agent-process';
 
 const skip = qemuGaAvailable() ? false : `Debian's qemu-ga is not installed (${QEMU_GA_BIN}; apt-get install qemu-guest-agent)`;
@@ -55,7 +55,7 @@ async function startOurs(): Promise<Side> {
   const persistent = await loadPersistentState({ statedir, frozen: false });
   ourHandles = createFileHandleTable(persistent);
   const dispatcher = new Dispatcher({
-    handlers: { ...createHandlers(), ...createFileHandlers({ handles: ourHandles, io: defaultFileIo() }) } as HandlerTable,
+    handlers: createHandlers(testHandlerDeps(logger, ourHandles)),
     blockRpcs: [],
     allowRpcs: [],
     logger,
@@ -70,7 +70,7 @@ async function startOurs(): Promise<Side> {
   const channel = new UnixListenChannel({ path: socket, logger });
   ourChannel = channel;
   const session = new ChannelSession(dispatcher, channel, logger);
-  await channel.open({ onConnect: () => session.reset(), onData: (c) => session.receive(c), onDisconnect: () => undefined });
+  await channel.open({ onConnect: () => session.reset(), onData: (c) => session.receive(c), onInputEnd: (done) => session.whenIdle(done), onDisconnect: () => undefined });
   process.chdir(dir);
   return { dir, pid: process.pid, client: await RawClient.connect(socket) };
 }
