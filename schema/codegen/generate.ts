@@ -1,6 +1,7 @@
 /** The whole pipeline, parse → check → model → emit, as a pure function of the schema text. */
 import { checkSchema } from './check';
 import { emitCommands, emitTypes, emitValidators, type GeneratedFile } from './emit-typescript';
+import { emitClient } from './emit-client';
 import { emitMarkdown } from './emit-markdown';
 import { parseSchemaText } from './parse';
 import type { SchemaModel } from './model';
@@ -16,5 +17,6 @@ export function generateAll(text: string, schemaPath: string): GeneratedFile[] {
     { path: 'src/generated/qga-validators.ts', content: emitValidators(model, schemaPath) },
     { path: 'src/generated/qga-commands.ts', content: emitCommands(model, schemaPath) },
     { path: 'docs/commands.md', content: emitMarkdown(model, schemaPath) },
+    { path: 'src/generated/qga-client.ts', content: emitClient(model, schemaPath) },
   ];
 }

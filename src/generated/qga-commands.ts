@@ -228,6 +228,12 @@ export interface QgaCommandHandlers {
    * types here are unsigned where that patch used 'int'.
    */
   'guest-get-statvfs': CommandHandler<T.GuestGetStatvfsArgs, T.GuestFileSystemStatistics>;
+  /**
+   * Report how much of the guest's memory is in use, the figure a host
+   * cannot see from outside (a balloon-less guest's RAM looks fully used
+   * to the host).  Read from /proc/meminfo on Linux.
+   */
+  'guest-get-memory-stats': CommandHandler<T.GuestGetMemoryStatsArgs, T.GuestMemoryStats>;
 }
 
 export type QgaCommandName = keyof QgaCommandHandlers;
@@ -289,4 +295,5 @@ export const QGA_COMMANDS: readonly QgaCommandSpec[] = [
   { name: 'guest-get-load', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-load'] },
   { name: 'guest-network-get-route', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-network-get-route'] },
   { name: 'guest-get-statvfs', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-get-statvfs'] },
+  { name: 'guest-get-memory-stats', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-memory-stats'] },
 ];

@@ -882,6 +882,35 @@ export interface GuestFileSystemStatistics {
   'f_namemax': QgaInt;
 }
 
+/**
+ * The guest's memory figures as the kernel reports them in
+ * /proc/meminfo, converted to bytes.  Members other than @total and
+ * @free are left out when the guest's kernel does not report them.
+ */
+export interface GuestMemoryStats {
+  /**
+   * usable RAM: physical memory less what the kernel reserved
+   * at boot (MemTotal)
+   */
+  'total': QgaInt;
+  /** RAM not used for anything (MemFree) */
+  'free': QgaInt;
+  /**
+   * an estimate of the memory that new work could get
+   * without swapping, counting reclaimable caches (MemAvailable;
+   * Linux 3.14 and later)
+   */
+  'available'?: QgaInt;
+  /** memory holding raw block-device data (Buffers) */
+  'buffers'?: QgaInt;
+  /** the page cache, without swap cache (Cached) */
+  'cached'?: QgaInt;
+  /** the size of all swap areas (SwapTotal) */
+  'swap-total'?: QgaInt;
+  /** unused swap space (SwapFree) */
+  'swap-free'?: QgaInt;
+}
+
 // ---- command arguments (integers arrive as exact bigints) ----
 
 export interface GuestSyncDelimitedArgs {
@@ -1126,4 +1155,7 @@ export interface GuestNetworkGetRouteArgs {
 export interface GuestGetStatvfsArgs {
   /** any file or directory on the filesystem of interest */
   'path': string;
+}
+
+export interface GuestGetMemoryStatsArgs {
 }

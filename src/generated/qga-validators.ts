@@ -126,4 +126,5 @@ export const ARGUMENT_VALIDATORS = {
   'guest-get-statvfs': qv.args({
     'path': qv.builtin.str,
   }),
+  'guest-get-memory-stats': qv.args({}),
 } as const;

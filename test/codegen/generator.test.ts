@@ -21,10 +21,10 @@ guest-fsfreeze-status guest-file-flush guest-file-seek guest-file-write guest-fi
 guest-file-open guest-shutdown guest-info guest-set-time guest-get-time guest-ping guest-sync
 guest-sync-delimited`.split(/\s+/).reverse();
 
-test('the schema registers the 43 upstream Linux commands in upstream order, then guest-get-statvfs', () => {
+test('the schema registers the 43 upstream Linux commands in upstream order, then the extensions', () => {
   const model = loadModel(schemaText, 'schema/qga.json');
   const names = model.commands.map((c) => c.name);
-  assert.deepEqual(names, [...UPSTREAM_LINUX_ORDER, 'guest-get-statvfs']);
+  assert.deepEqual(names, [...UPSTREAM_LINUX_ORDER, 'guest-get-statvfs', 'guest-get-memory-stats']);
   const noSuccess = model.commands.filter((c) => !c.successResponse).map((c) => c.name);
   assert.deepEqual(noSuccess, ['guest-shutdown', 'guest-suspend-disk', 'guest-suspend-ram', 'guest-suspend-hybrid']);
   assert.ok(!model.typesByName.has('GuestDeviceInfo'), 'Windows-only types are dropped by their if condition');
@@ -50,7 +50,7 @@ test("the seed article's statvfs schema hunk generates unchanged, alone and past
   assert.deepEqual(alone.commands.map((c) => c.name), ['guest-get-statvfs']);
   const legacy = alone.typesByName.get('GuestFileSystemStatistics');
   assert.equal(legacy?.meta, 'struct', "the legacy 'type' keyword means struct");
-  assert.equal(generateAll(hunk, 'seed-statvfs.json').length, 4);
+  assert.equal(generateAll(hunk, 'seed-statvfs.json').length, 5);
 
   // Paste the hunk in place of our own statvfs definitions: the result must still generate.
   const withoutOurs = schemaText.slice(0, schemaText.indexOf('##\n# @GuestFileSystemStatistics:'));
