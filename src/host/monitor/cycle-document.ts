@@ -26,7 +26,7 @@ function vmDocument(scheduler: PollScheduler, vm: VmState): Record<string, unkno
     poll_seconds: vm.lastPollSeconds,
     agent_version: s.agentVersion,
     frozen: s.frozen ?? undefined,
-    os: s.os ?? undefined,
+    os: s.os ? { id: s.os.id, version_id: s.os.versionId, pretty_name: s.os.prettyName, kernel_release: s.os.kernelRelease, hostname: s.os.hostname } : undefined,
     filesystems: s.filesystems?.map((u) => ({
       mountpoint: u.mountpoint,
       device: u.device,
