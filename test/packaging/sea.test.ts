@@ -67,8 +67,10 @@ test('runs with an empty environment (no PATH, no node) from /', { skip }, () =>
   assert.equal(run.stderr, '');
 });
 
-test('it is Node 24 with the native helper (and serialport binding, when a dependency) embedded', { skip }, () => {
-  const report = selfCheck(SEA_BINARY, {});
+test('it is Node 24 with the native helper (and serialport binding, when a dependency) embedded', { skip }, (t) => {
+  // Its own runtime and tmp dirs, so that the extraction self-check does is not left behind.
+  const dir = tempDir(t);
+  const report = selfCheck(SEA_BINARY, { XDG_RUNTIME_DIR: privateDirFor(dir, 'runtime'), TMPDIR: privateDirFor(dir, 'tmp') });
   assert.equal(report.singleExecutable, true);
   assert.match(report.node, /^v24\./);
   assert.equal(report.version, PACKAGE_VERSION);
