@@ -21,12 +21,12 @@ import { createAgentLogger, type LoggerControl } from './logging/agent-logger';
 import { ChannelSession } from './protocol/channel-session';
 import { AgentState } from './state/agent-state';
 import type { Channel } from './transport/channel';
-import { createChannel } from './transport';
-import { UnixListenChannel } from './transport/unix-listen';
+import { createActivatedChannel, createChannel } from './transport';
+import { ChannelSupervisor, RETRY_INTERVAL_MS } from './transport/channel-supervisor';
+import { StartupMessages } from './config/messages';
+import { probeSocketFamily as probeSocketFamilyFromProc, type SocketFamily } from './platform/linux/socket-family';
 import { daemonChildReady, isDaemonChild, runDaemonParent } from './daemonize';
 import { QEMU_GA_COMPAT_VERSION, QGA_TS_VERSION } from './version';
-
-const RETRY_INTERVAL_MS = 5000;
 
 export async function main(argv: readonly string[]): Promise<number> {
   // libuv's pool (default 4 threads) runs FIFREEZE/FITHAW, statvfs and file I/O; a few calls stuck
@@ -39,12 +39,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     pid: process.pid,
     listenSocketFamily: probeSocketFamily,
   });
-  if (parsed.kind === 'exit') {
-    if (parsed.stdout) process.stdout.write(parsed.stdout);
-    if (parsed.stderr) process.stderr.write(parsed.stderr);
   // Like qemu-ga: children (hooks, guest-exec) must not think the socket was passed to them.
   delete process.env['LISTEN_FDS'];
   delete process.env['LISTEN_PID'];
+  if (parsed.kind === 'exit') {
+    if (parsed.stdout) process.stdout.write(parsed.stdout);
+    if (parsed.stderr) process.stderr.write(parsed.stderr);
     return parsed.code;
   }
   if (parsed.stderr) process.stderr.write(parsed.stderr);
@@ -107,27 +107,42 @@ async function runAgent(config: AgentConfig): Promise<number> {
   dispatcher.attach(services);
   fsfreeze.start(state);
 
-  const channels: Channel[] = [];
+  // Channels: one supervisor (and one session: parser, sync state, write queue) per channel;
+  // every session shares the dispatcher and the agent state. See channel-supervisor.ts for -r.
+  const channelDeps = { logger, native };
   let planned: Channel[];
   try {
     planned =
       config.socketActivationFd !== undefined
-        ? [new UnixListenChannel({ path: `fd ${config.socketActivationFd}`, listenFd: config.socketActivationFd, logger })]
-        : config.paths.map((p) => createChannel(config.method, p, logger));
+        ? [createActivatedChannel(config.method === 'vsock-listen' ? 'vsock-listen' : 'unix-listen', config.socketActivationFd, channelDeps)]
+        : config.paths.map((p) => createChannel(config.method, p, channelDeps));
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
+    process.stderr.write(`${(e as Error).message}\n${StartupMessages.channelInitFailed}\n`);
     return 1;
   }
-  for (const channel of planned) {
-    const session = new ChannelSession(dispatcher, channel, logger);
-    const opened = await openWithRetry(channel, session, config.retryPath, logger);
-    if (!opened) {
-      process.stderr.write(`failed to initialize guest agent channel ${channel.description}\n`);
-      await Promise.all(channels.map((c) => c.close()));
-      return 1;
+  let stopAgent: (why: string, code: number) => void = () => undefined;
+  const supervisors = planned.map(
+    (channel) =>
+      new ChannelSupervisor({
+        channel,
+        session: new ChannelSession(dispatcher, channel, logger),
+        retry: config.retryPath,
+        logger,
+        onFatal: (error) => stopAgent(`channel ${channel.description} failed: ${error.message}`, 1),
+      }),
+  );
+  const outcomes = await Promise.all(supervisors.map((s) => s.start()));
+  if (outcomes.includes('failed')) {
+    for (const s of supervisors) {
+      if (s.lastError !== null) process.stderr.write(`${s.lastError.message}\n`);
     }
-    channels.push(channel);
+    process.stderr.write(`${StartupMessages.channelInitFailed}\n`);
+    await Promise.all(supervisors.map((s) => s.close()));
+    return 1;
   }
+  const channels = supervisors.map((s) => s.channel);
+  const waiting = supervisors.filter((s) => !s.open).map((s) => s.channel.description);
+  if (waiting.length > 0) logger.warn({ channels: waiting }, `channels not available yet; retrying every ${RETRY_INTERVAL_MS / 1000} s`);
   logger.info({ channels: channels.map((c) => c.description) }, 'guest agent running');
 
   if (isDaemonChild(process.env)) {
@@ -136,6 +151,21 @@ async function runAgent(config: AgentConfig): Promise<number> {
   }
 
   return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (code: number) => {
+      if (stopping) return;
+      stopping = true;
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      void Promise.all(supervisors.map((s) => s.close()))
+        .then(() => fsfreeze.cleanup(state))
+        .then(() => fileHandles.closeAll())
+        .catch((e: unknown) => logger.error({ err: e }, 'cleanup at exit failed'))
+        .finally(() => {
+          if (isDaemonChild(process.env)) removePidfile(config.pidfile);
+          resolve(code);
+        });
+    };
     const stop = (signal: string) => {
       if (state.frozen) {
         // qemu-ga refuses to exit while filesystems are frozen: nobody would thaw them.
@@ -143,43 +173,20 @@ async function runAgent(config: AgentConfig): Promise<number> {
         return;
       }
       logger.info(`${signal} received, exiting`);
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      void Promise.all(channels.map((c) => c.close()))
-        .then(() => fsfreeze.cleanup(state))
-        .then(() => fileHandles.closeAll())
-        .catch((e: unknown) => logger.error({ err: e }, 'cleanup at exit failed'))
-        .finally(() => {
-        if (isDaemonChild(process.env)) removePidfile(config.pidfile);
-        resolve(0);
-      });
+      shutdown(0);
+    };
+    // A channel error without -r stops the agent, as in qemu-ga (whose exit status is then 0;
+    // ours is 1 so that Restart=on-failure units restart it). The cleanup thaws if frozen.
+    stopAgent = (why, code) => {
+      logger.error(why);
+      process.stderr.write(`${why}\n`);
+      shutdown(code);
     };
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
-}
-
-async function openWithRetry(channel: Channel, session: ChannelSession, retry: boolean, logger: LoggerControl['logger']): Promise<boolean> {
-  for (;;) {
-    try {
-      await channel.open({
-        onConnect: () => session.reset(),
-        onData: (chunk) => session.receive(chunk),
-        onInputEnd: (done) => session.whenIdle(done),
-        onDisconnect: (reason) => logger.debug({ channel: channel.description }, reason),
-      });
-      return true;
-    } catch (e) {
-      logger.error({ channel: channel.description }, (e as Error).message);
-      if (!retry) {
-        process.stderr.write(`${(e as Error).message}\n`);
-        return false;
-      }
-      await new Promise((r) => setTimeout(r, RETRY_INTERVAL_MS));
-    }
-  }
 }
 
 /** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */
@@ -193,13 +200,23 @@ function setLoggingForFrozen(logs: LoggerControl, frozen: boolean): void {
   logs.suspend(frozen);
 }
 
-/** systemd socket activation: fd 3 must be a socket; we serve unix sockets on it. */
-function probeSocketFamily(fd: number): 'unix' | 'vsock' | 'other' {
+/** systemd socket activation: fd 3 must be a unix or vsock socket (see socket-family.ts). */
+function probeSocketFamily(fd: number): SocketFamily {
   try {
-    return fs.fstatSync(fd).isSocket() ? 'unix' : 'other';
+    if (!fs.fstatSync(fd).isSocket()) return 'other';
   } catch {
     return 'other';
   }
+  return probeSocketFamilyFromProc(fd, {
+    readlink: (p) => fs.readlinkSync(p),
+    readTable: (p) => {
+      try {
+        return fs.readFileSync(p, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+  });
 }
 
 function isDirectory(p: string): boolean {

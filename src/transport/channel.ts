@@ -4,7 +4,10 @@
  * to it; it says when a new host connection starts so the session can drop stale state.
  */
 export interface ChannelEvents {
-  /** a host connection begins (unix/vsock: a client was accepted) */
+  /**
+   * A new host connection begins and the session starts clean (unix/vsock: a client was
+   * accepted; isa-serial: once, at open). virtio-serial never calls it: see virtio-serial.ts.
+   */
   onConnect(): void;
   onData(chunk: Buffer): void;
   /**
@@ -14,6 +17,12 @@ export interface ChannelEvents {
   onInputEnd(done: () => void): void;
   /** the host connection ended; the channel keeps serving (waits for the next one) */
   onDisconnect(reason: string): void;
+  /**
+   * The channel itself broke (a read or write error on the device, a serial port that went
+   * away) and serves nothing more until it is closed and opened again: the agent stops, or with
+   * -r re-opens it after 5 s. Never called for a host that merely left.
+   */
+  onFailure?(error: Error): void;
 }
 
 export interface Channel {

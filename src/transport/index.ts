@@ -1,18 +1,41 @@
-/** Picks the transport for `-m METHOD`. */
+/** Picks the transport for `-m METHOD`, and for a socket that systemd passed in. */
+import type { ChannelMethod } from '../config/agent-config';
 import type { AgentLogger } from '../logging/agent-logger';
+import type { NativeHelper, NativeUnavailable } from '../native/native-helper';
 import type { Channel } from './channel';
+import { IsaSerialChannel } from './isa-serial';
 import { UnixListenChannel } from './unix-listen';
+import { VirtioSerialChannel } from './virtio-serial';
+import { VsockListenChannel } from './vsock-listen';
 
-export type ChannelMethod = 'virtio-serial' | 'isa-serial' | 'unix-listen' | 'vsock-listen';
+export type { ChannelMethod } from '../config/agent-config';
 
-export function createChannel(method: ChannelMethod, path: string, logger: AgentLogger): Channel {
+export interface ChannelDeps {
+  logger: AgentLogger;
+  native: NativeHelper | NativeUnavailable;
+}
+
+/** Throws a clear message when the method cannot work in this build or on this machine. */
+export function createChannel(method: ChannelMethod, path: string, deps: ChannelDeps): Channel {
   switch (method) {
     case 'unix-listen':
-      return new UnixListenChannel({ path, logger });
+      return new UnixListenChannel({ path, logger: deps.logger });
     case 'virtio-serial':
+      if (!deps.native.available) {
+        // Node has no way to wait on a virtio-serial port without spinning or parking a thread.
+        throw new Error(`virtio-serial needs the native helper (build/Release/qga_native.node), which is unavailable: ${deps.native.reason}`);
+      }
+      return new VirtioSerialChannel({ path, logger: deps.logger, native: deps.native });
     case 'isa-serial':
+      return new IsaSerialChannel({ path, logger: deps.logger });
     case 'vsock-listen':
-      // Guest channels arrive with issue #3; until then say so plainly at start-up.
-      throw new Error(`channel method '${method}' is not supported by this build yet (use -m unix-listen)`);
+      return new VsockListenChannel({ path, logger: deps.logger, native: deps.native });
   }
+}
+
+/** systemd socket activation: the method follows the socket's family (unix or vsock). */
+export function createActivatedChannel(method: 'unix-listen' | 'vsock-listen', fd: number, deps: ChannelDeps): Channel {
+  return method === 'unix-listen'
+    ? new UnixListenChannel({ path: `fd ${fd}`, listenFd: fd, logger: deps.logger })
+    : new VsockListenChannel({ path: `fd ${fd}`, listenFd: fd, logger: deps.logger, native: deps.native });
 }

@@ -1,0 +1,321 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { describe, test } from 'node:test';
+import { createAgentLogger } from '../../../src/logging/agent-logger';
+import { POLL_READABLE, POLL_WRITABLE } from '../../../src/native/native-helper';
+import type { ChannelEvents } from '../../../src/transport/channel';
+import { HOST_PROBE_INTERVAL_MS, VirtioSerialChannel } from '../../../src/transport/virtio-serial';
+import type { VirtioPortsIo } from '../../../src/platform/linux/virtio-ports';
+import { errno, FakeClock, FakeNative, FakePort } from './fake-port';
+
+interface Recorded {
+  log: string[];
+  data: Buffer[];
+  connects: number;
+  disconnects: string[];
+  failures: Error[];
+}
+
+const noSysfs: VirtioPortsIo = {
+  exists: () => true,
+  readdir: () => [],
+  readFile: () => '',
+};
+
+function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsIo?: VirtioPortsIo; path?: string } = {}) {
+  const port = new FakePort();
+  const native = new FakeNative();
+  const clock = new FakeClock();
+  const rec: Recorded = { log: [], data: [], connects: 0, disconnects: [], failures: [] };
+  const { logger } = createAgentLogger({ verbose: true, sink: { write: (l) => rec.log.push(l) } });
+  const channel = new VirtioSerialChannel({
+    path: opts.path ?? '/dev/virtio-ports/org.qemu.guest_agent.0',
+    logger,
+    native,
+    io: port,
+    portsIo: opts.portsIo ?? noSysfs,
+    schedule: clock.schedule,
+    ...(opts.writeQueueLimit !== undefined && { writeQueueLimit: opts.writeQueueLimit }),
+    ...(opts.writeHighWater !== undefined && { writeHighWater: opts.writeHighWater }),
+  });
+  const events: ChannelEvents = {
+    onConnect: () => rec.connects++,
+    onData: (c) => rec.data.push(c),
+    onInputEnd: (done) => done(),
+    onDisconnect: (r) => rec.disconnects.push(r),
+    onFailure: (e) => rec.failures.push(e),
+  };
+  return { port, native, clock, rec, channel, events, logger };
+}
+
+const received = (rec: Recorded) => Buffer.concat(rec.data).toString();
+
+describe('virtio-serial channel', () => {
+  test('opens O_RDWR|O_NONBLOCK once; with no host it reads once per 100 ms and watches nothing', async () => {
+    const { port, native, clock, channel, events } = setup();
+    await channel.open(events);
+    assert.equal(port.openFlags! & 3 /* O_ACCMODE */, fs.constants.O_RDWR);
+    assert.ok(port.openFlags! & fs.constants.O_NONBLOCK);
+    assert.equal(port.reads, 1);
+    assert.equal(native.last.events, 0, 'nothing watched while no host: POLLHUP would spin');
+    clock.advance(10 * HOST_PROBE_INTERVAL_MS);
+    assert.equal(port.reads, 11, 'one read per interval, no busy loop');
+    assert.equal(native.last.events, 0);
+    assert.equal(channel.connections, 0);
+    assert.equal(port.closed, false);
+    await channel.close();
+    assert.equal(port.closed, true);
+    assert.equal(native.last.closed, true);
+    assert.equal(clock.pending, 0, 'no timer left behind');
+  });
+
+  test('a host that connects is seen at the next probe (EAGAIN), then data arrives through READABLE', async () => {
+    const { port, native, clock, rec, channel, events } = setup();
+    await channel.open(events);
+    port.hostConnected = true;
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(channel.connected, true);
+    assert.equal(native.last.events, POLL_READABLE);
+    assert.equal(clock.pending, 0, 'no probing while a host is connected');
+    port.incoming.push(Buffer.from('{"execute":"guest-ping"}'));
+    assert.ok(native.last.fire(POLL_READABLE));
+    assert.equal(received(rec), '{"execute":"guest-ping"}');
+    assert.equal(rec.connects, 0, 'host connections never reset the session (qemu-ga keeps its parser too)');
+  });
+
+  test('a host already connected with data at open: delivered at once', async () => {
+    const { port, native, rec, channel, events } = setup();
+    port.hostConnected = true;
+    port.incoming.push(Buffer.from('abc'));
+    await channel.open(events);
+    assert.equal(channel.connected, true);
+    assert.equal(received(rec), 'abc');
+    assert.equal(native.last.events, POLL_READABLE);
+  });
+
+  test('data a host sent and left behind is read, then the 0 read ends the connection', async () => {
+    const { port, native, clock, rec, channel, events } = setup();
+    await channel.open(events);
+    port.incoming.push(Buffer.from('left behind'));
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(channel.connected, true);
+    assert.equal(received(rec), 'left behind');
+    native.last.fire(POLL_READABLE);
+    assert.equal(channel.connected, false);
+    assert.deepEqual(rec.disconnects, [], 'the session is not told');
+    assert.equal(native.last.events, 0);
+  });
+
+  test('disconnect: a 0 read stops watching and probing resumes; unsent replies wait for the next host', async () => {
+    const { port, native, clock, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.capacity = 4;
+    channel.write(Buffer.from('0123456789'));
+    assert.equal(port.text(), '0123');
+    assert.equal(native.last.events, POLL_READABLE | POLL_WRITABLE);
+    port.hostConnected = false;
+    native.last.fire(POLL_READABLE);
+    assert.equal(channel.connected, false);
+    assert.equal(native.last.events, 0, 'no WRITABLE watch without a host: it would spin');
+    const writes = port.writes;
+    // a reply produced while no host is connected is queued without a syscall
+    channel.write(Buffer.from('late'));
+    assert.equal(port.writes, writes);
+    // reconnect: what waited goes out first, in order (the host resyncs with 0xFF + sync-delimited)
+    port.hostConnected = true;
+    port.hostDrains();
+    port.capacity = Number.POSITIVE_INFINITY;
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(channel.connections, 2);
+    channel.write(Buffer.from('new'));
+    assert.equal(port.text(), '0123456789latenew');
+  });
+
+  test("a new host's data read before its connect is known: the reply is not lost", async () => {
+    // The driver can deliver a new host's bytes while it still says no host is connected; the
+    // write then fails EAGAIN and the next read gives 0. The reply must survive that.
+    const { port, native, clock, rec, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.hostConnected = false;
+    port.incoming.push(Buffer.from('\xff{"execute":"guest-sync-delimited","arguments":{"id":1}}'));
+    native.last.fire(POLL_READABLE);
+    channel.write(Buffer.from('\xff{"return": 1}\n', 'latin1'));
+    native.last.fire(POLL_READABLE | POLL_WRITABLE);
+    assert.equal(channel.connected, false);
+    port.hostConnected = true;
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(port.text(), '\xff{"return": 1}\n');
+    assert.equal(rec.connects, 0);
+  });
+
+  test('50 disconnect/reconnect cycles: one connect and one disconnect each, no timer or watcher leak', async () => {
+    const { port, native, clock, rec, channel, events } = setup();
+    await channel.open(events);
+    for (let i = 0; i < 50; i++) {
+      port.hostConnected = true;
+      clock.advance(HOST_PROBE_INTERVAL_MS);
+      port.incoming.push(Buffer.from(`r${i};`));
+      native.last.fire(POLL_READABLE);
+      channel.write(Buffer.from(`a${i};`));
+      port.hostConnected = false;
+      native.last.fire(POLL_READABLE);
+      clock.advance(3 * HOST_PROBE_INTERVAL_MS);
+    }
+    assert.equal(channel.connections, 50);
+    assert.equal(native.watchers.length, 1, 'one watcher for the life of the channel');
+    assert.equal(clock.pending, 1, 'exactly one probe timer while no host');
+    assert.equal(port.text(), Array.from({ length: 50 }, (_, i) => `a${i};`).join(''));
+    assert.equal(received(rec), Array.from({ length: 50 }, (_, i) => `r${i};`).join(''));
+  });
+
+  test('short writes and EAGAIN: the rest waits for WRITABLE, in order; WRITABLE unwatched once drained', async () => {
+    const { port, native, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.capacity = 5;
+    channel.write(Buffer.from('hello '));
+    channel.write(Buffer.from('world\n'));
+    assert.equal(port.text(), 'hello');
+    assert.ok(native.last.events & POLL_WRITABLE);
+    port.hostDrains();
+    native.last.fire(POLL_WRITABLE);
+    port.hostDrains();
+    native.last.fire(POLL_WRITABLE);
+    port.hostDrains();
+    native.last.fire(POLL_WRITABLE);
+    assert.equal(port.text(), 'hello world\n');
+    assert.equal(native.last.events, POLL_READABLE);
+  });
+
+  test('WRITABLE without progress (the hang-up of a vanished host) is checked by a read, never spun on', async () => {
+    const { port, native, clock, rec, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.capacity = 0;
+    channel.write(Buffer.from('reply'));
+    port.hostConnected = false;
+    const reads = port.reads;
+    native.last.fire(POLL_WRITABLE);
+    assert.equal(port.reads, reads + 1);
+    assert.equal(channel.connected, false);
+    assert.equal(native.last.events, 0);
+    assert.equal(clock.pending, 1);
+    assert.equal(rec.failures.length, 0);
+  });
+
+  test('a host that stops reading: input stops at the high-water mark, the queue is bounded, oldest replies dropped with a warning', async () => {
+    const { port, native, rec, channel, events } = setup({ writeQueueLimit: 120, writeHighWater: 50 });
+    port.hostConnected = true;
+    await channel.open(events);
+    port.capacity = 10;
+    channel.write(Buffer.alloc(40, 'a'));
+    assert.equal(native.last.events, POLL_READABLE | POLL_WRITABLE);
+    channel.write(Buffer.alloc(40, 'b'));
+    assert.equal(native.last.events, POLL_WRITABLE, 'no more requests read while 70 bytes wait');
+    channel.write(Buffer.alloc(40, 'c'));
+    channel.write(Buffer.alloc(40, 'd'));
+    assert.ok(rec.log.some((l) => l.includes('oldest unsent replies dropped')));
+    // the partly written 'a' reply is finished; 'b' was dropped; 'c' and 'd' follow
+    port.capacity = Number.POSITIVE_INFINITY;
+    native.last.fire(POLL_WRITABLE);
+    assert.equal(port.text(), 'a'.repeat(40) + 'c'.repeat(40) + 'd'.repeat(40));
+    assert.equal(native.last.events, POLL_READABLE);
+  });
+
+  test('pauseInput stops reading; data a probe reads meanwhile is held and delivered on resume', async () => {
+    const { port, native, clock, rec, channel, events } = setup();
+    await channel.open(events);
+    channel.pauseInput();
+    port.incoming.push(Buffer.from('queued'));
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(channel.connected, true);
+    assert.equal(rec.data.length, 0);
+    assert.equal(native.last.events, 0);
+    port.incoming.push(Buffer.from('more'));
+    channel.resumeInput();
+    assert.equal(received(rec), 'queued');
+    assert.equal(native.last.events, POLL_READABLE);
+    native.last.fire(POLL_READABLE);
+    assert.equal(received(rec), 'queuedmore');
+  });
+
+  test('READABLE with nothing to read backs off 100 ms instead of trusting the level-triggered readiness', async () => {
+    const { port, native, clock, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    native.last.fire(POLL_READABLE);
+    assert.equal(native.last.events, 0);
+    assert.equal(clock.pending, 1);
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(native.last.events, POLL_READABLE);
+  });
+
+  test('a read error fails the channel (the agent stops, or re-opens with -r)', async () => {
+    const { port, native, rec, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.readError = errno('EIO');
+    port.incoming.push(Buffer.from('x'));
+    native.last.fire(POLL_READABLE);
+    assert.equal(rec.failures.length, 1);
+    assert.equal(rec.failures[0]!.message, "error reading channel '/dev/virtio-ports/org.qemu.guest_agent.0': Input/output error");
+    assert.equal(native.last.events, 0);
+    channel.write(Buffer.from('ignored'));
+    assert.equal(port.text(), '');
+  });
+
+  test('a write error fails the channel', async () => {
+    const { port, rec, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.writeError = errno('ENODEV');
+    channel.write(Buffer.from('x'));
+    assert.match(rec.failures[0]!.message, /^error writing to channel '.*': No such device$/);
+  });
+
+  test('EBUSY names the likely cause', async () => {
+    const { port, channel, events } = setup();
+    port.openError = errno('EBUSY');
+    await assert.rejects(channel.open(events), {
+      message:
+        "error opening channel '/dev/virtio-ports/org.qemu.guest_agent.0': Device or resource busy (another agent has the port open: is qemu-ga or another qga-ts running?)",
+    });
+  });
+
+  test('a missing link is resolved through /sys/class/virtio-ports/*/name', async () => {
+    const sysfs: Record<string, string> = {
+      '/sys/class/virtio-ports/vport0p1/name': 'com.163.spice.0\n',
+      '/sys/class/virtio-ports/vport0p2/name': 'org.qemu.guest_agent.0\n',
+    };
+    const portsIo: VirtioPortsIo = {
+      exists: (p) => p === '/dev/vport0p1' || p === '/dev/vport0p2',
+      readdir: () => ['vport0p2', 'vport0p1'],
+      readFile: (f) => {
+        const t = sysfs[f];
+        if (t === undefined) throw errno('ENOENT');
+        return t;
+      },
+    };
+    const { port, rec, channel, events } = setup({ portsIo });
+    await channel.open(events);
+    assert.equal(port.openedPath, '/dev/vport0p2');
+    assert.ok(rec.log.some((l) => l.includes('using /dev/vport0p2')));
+  });
+
+  test('no such port: the message lists the ports the guest has', async () => {
+    const portsIo: VirtioPortsIo = {
+      exists: () => false,
+      readdir: () => ['vport0p1'],
+      readFile: () => 'com.163.spice.0\n',
+    };
+    const { port, channel, events } = setup({ portsIo });
+    port.openError = errno('ENOENT');
+    await assert.rejects(channel.open(events), {
+      message:
+        "error opening channel '/dev/virtio-ports/org.qemu.guest_agent.0': No such file or directory (no virtio-serial port named org.qemu.guest_agent.0: the guest has com.163.spice.0)",
+    });
+    assert.equal(port.openedPath, undefined);
+  });
+});
