@@ -11,7 +11,8 @@ import { createHandlers } from './commands';
 import { createFileHandleTable } from './commands/file';
 import { createFsfreezeGroup, defaultFsfreezeDeps, FROZEN_MARKER_NAME } from './commands/fsfreeze';
 import { createCommandRunner } from './commands/run-command';
-import { defaultNativeCandidates, loadNativeHelper, type NativeHelper } from './native/native-helper';
+import type { NativeHelper } from './native/native-helper';
+import { loadAgentNativeHelper } from './native/packaged-addon';
 import { loadPersistentState } from './state/persistent-state';
 import { ProcessTable } from './state/process-table';
 import type { AgentServices } from './dispatch/command-context';
@@ -70,7 +71,8 @@ async function runAgent(config: AgentConfig): Promise<number> {
   setLoggingForFrozen(logs, state.frozen);
   state.onFrozenChange((frozen) => setLoggingForFrozen(logs, frozen));
 
-  const native = loadNativeHelper({ candidates: defaultNativeCandidates(), logger: { warn: (m) => logger.warn(m) } });
+  // Never extract the addon while frozen: that would write to a frozen filesystem.
+  const native = loadAgentNativeHelper({ allowExtraction: !startFrozen, logger: { warn: (m) => logger.warn(m), info: (m) => logger.info(m) } });
   let persistent;
   try {
     persistent = await loadPersistentState({ statedir: config.statedir, frozen: startFrozen });
