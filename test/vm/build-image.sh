@@ -20,6 +20,17 @@
 #   QGA_VM_KERNEL_DEB  path or URL of a linux-image-*.deb (for hosts without Debian apt sources)
 #   QGA_VM_KERNEL_PKG  package name for `apt-get download`, e.g. linux-image-6.1.0-56-amd64
 #   the package already cached (kernel/selected), else what linux-image-amd64 depends on.
+#
+# Options (environment; all off by default, and the default image is the same as without them):
+#   QGA_VM_NO_NODE=1          leave node and its libraries out of the base archive, for a payload
+#                             that brings its own program (the single executable dist/qga-ts)
+#   QGA_VM_EXTRA_MODULES=LIST more modules (space separated), with their dependencies, loaded when
+#                             they load (e.g. virtio_net); a name the kernel lacks is skipped
+#   QGA_VM_ROOT_OVERLAY=DIR   DIR's tree goes to / of the image (files at their real paths, e.g.
+#                             /usr/sbin/qga-ts and the libraries ldd lists) in an archive of its
+#                             own between base and payload, cached by content; zstd-compressed
+#                             when zstd is installed (much faster than gzip for the guest kernel
+#                             to unpack under TCG; Debian's kernel has CONFIG_RD_ZSTD)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +42,13 @@ required_modules=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev
                   virtio_console virtio_blk ext4)
 # Nice to have: the ACPI power button (QMP system_powerdown) reaches acpid through evdev.
 optional_modules=(button evdev)
+read -r -a extra_modules <<<"${QGA_VM_EXTRA_MODULES:-}"
+without_node=${QGA_VM_NO_NODE:-}
+[[ $without_node == 0 ]] && without_node=
+root_overlay=
+if [[ -n ${QGA_VM_ROOT_OVERLAY:-} ]]; then
+    root_overlay=$(cd "$QGA_VM_ROOT_OVERLAY" && pwd) || { echo "build-image: error: root overlay $QGA_VM_ROOT_OVERLAY not found" >&2; exit 1; }
+fi
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -47,7 +65,10 @@ busybox_bin=$(command -v busybox) || die "busybox is required (Debian: busybox-s
 if ldd "$busybox_bin" >/dev/null 2>&1; then
     die "$busybox_bin is dynamically linked; install busybox-static"
 fi
-node_bin=$(readlink -f "$(command -v node)") || die "node is required"
+node_bin=
+if [[ -z $without_node ]]; then
+    node_bin=$(readlink -f "$(command -v node)") || die "node is required"
+fi
 
 mkdir -p "$cache/kernel"
 # One build at a time per cache (parallel test runs share it).
@@ -161,23 +182,28 @@ visit() { # depth-first, dependencies before the module itself
     load_order+=("${mod_path[$name]} $kind")
 }
 for m in "${required_modules[@]}"; do visit "$m" required; done
-for m in "${optional_modules[@]}"; do visit "$m" optional; done
+for m in "${optional_modules[@]}" ${extra_modules[@]+"${extra_modules[@]}"}; do visit "$m" optional; done
 
 # ---------------------------------------------------------------- base archive
 
-node_libs=$(ldd "$node_bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }' | sort -u)
+node_libs=
+[[ -z $node_bin ]] || node_libs=$(ldd "$node_bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }' | sort -u)
 base_key=$( {
     echo "$script_hash $kernel_pkg $kver"
+    [[ -z $without_node ]] || echo "without node"
     printf '%s\n' "${load_order[@]}"
-    sha256sum "$busybox_bin" "$node_bin" $node_libs
+    sha256sum "$busybox_bin" $node_bin $node_libs
     sha256sum "$here/image/"*
 } | sha256sum | cut -c1-16)
 base_cpio=$cache/base-$base_key.cpio.gz
 
-make_cpio() { # DIR OUT: newc, owned by root whoever builds it, deterministic order
-    (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |
-        gzip -6 -n > "$2.part"
-    mv "$2.part" "$2"
+make_cpio() { # DIR OUT [COMPRESSOR...]: newc, owned by root whoever builds it, deterministic order
+    local dir=$1 out=$2
+    shift 2
+    (( $# > 0 )) || set -- gzip -6 -n
+    (cd "$dir" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |
+        "$@" > "$out.part"
+    mv "$out.part" "$out"
 }
 
 if [[ ! -s $base_cpio ]]; then
@@ -212,11 +238,13 @@ if [[ ! -s $base_cpio ]]; then
         > "$stage/lib/modules/$kver/modules.alias" || true
 
     # node and every library it links, at the same paths (the loader path is baked into node).
-    for f in "$node_bin" $node_libs; do
-        mkdir -p "$stage$(dirname "$f")"
-        cp -L "$f" "$stage$f"
-    done
-    [[ -e $stage/usr/bin/node ]] || ln -s "$node_bin" "$stage/usr/bin/node"
+    if [[ -n $node_bin ]]; then
+        for f in "$node_bin" $node_libs; do
+            mkdir -p "$stage$(dirname "$f")"
+            cp -L "$f" "$stage$f"
+        done
+        [[ -e $stage/usr/bin/node ]] || ln -s "$node_bin" "$stage/usr/bin/node"
+    fi
 
     install -m 0755 "$here/image/init" "$stage/init"
     for f in shutdown poweroff reboot halt; do
@@ -240,11 +268,35 @@ if [[ ! -s $base_cpio ]]; then
     rm -rf "$stage"
 fi
 
+# ---------------------------------------------------------------- root overlay
+
+# Keyed by every path, type, mode, link target and file content under the overlay.
+root_key=
+root_cpio=
+if [[ -n $root_overlay ]]; then
+    root_key=$( (cd "$root_overlay" &&
+        find . -mindepth 1 -printf '%y %m %p %l\n' | LC_ALL=C sort &&
+        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) |
+        sha256sum | cut -c1-16)
+    if command -v zstd >/dev/null; then
+        root_cpio=$cache/root-$root_key.cpio.zst
+        root_compressor=(zstd -q -T0 -9)
+    else
+        root_cpio=$cache/root-$root_key.cpio.gz
+        root_compressor=(gzip -6 -n)
+    fi
+    if [[ ! -s $root_cpio ]]; then
+        log "building root overlay archive from $root_overlay"
+        make_cpio "$root_overlay" "$root_cpio" "${root_compressor[@]}"
+        ls -t "$cache"/root-*.cpio.* | tail -n +4 | xargs -r rm -f
+    fi
+fi
+
 # ---------------------------------------------------------------- payload + initrd
 
 payload_key=$( (cd "$payload_dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
     sha256sum | cut -c1-16)
-initrd=$cache/initrd-$base_key-$payload_key.cpio.gz
+initrd=$cache/initrd-$base_key${root_key:+-$root_key}-$payload_key.cpio.gz
 if [[ ! -s $initrd ]]; then
     log "building payload archive from $payload_dir"
     stage=$cache/stage-payload
@@ -253,7 +305,7 @@ if [[ ! -s $initrd ]]; then
     cp -a "$payload_dir" "$stage/opt/payload"
     make_cpio "$stage" "$cache/payload-$payload_key.cpio.gz"
     rm -rf "$stage"
-    cat "$base_cpio" "$cache/payload-$payload_key.cpio.gz" > "$initrd.part"
+    cat "$base_cpio" ${root_cpio:+"$root_cpio"} "$cache/payload-$payload_key.cpio.gz" > "$initrd.part"
     mv "$initrd.part" "$initrd"
     # Keep the cache from growing without bound while payloads change during development.
     ls -t "$cache"/initrd-*.cpio.gz | tail -n +6 | xargs -r rm -f
