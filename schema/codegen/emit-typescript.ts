@@ -195,6 +195,45 @@ export function emitValidators(model: SchemaModel, schemaPath: string): string {
     out += `  ${quote(c.name)}: qv.args({${shape ? `\n${shape}  ` : ''}}),\n`;
   }
   out += `} as const;\n`;
+  out += emitFastChecks(model);
+  return out;
+}
+
+/** Scalar argument types a fast check can accept exactly as the zod validator would. */
+const FAST_SCALAR: Record<string, (v: string) => string> = {
+  str: (v) => `typeof ${v} === 'string'`,
+  bool: (v) => `typeof ${v} === 'boolean'`,
+  int: (v) => `typeof ${v} === 'bigint' && ${v} >= -9223372036854775808n && ${v} <= 9223372036854775807n`,
+  int64: (v) => `typeof ${v} === 'bigint' && ${v} >= -9223372036854775808n && ${v} <= 9223372036854775807n`,
+};
+
+/**
+ * Fast accept-only checks for commands whose arguments are all plain scalars: they return the
+ * arguments when they are certainly valid and null otherwise, so the zod validator still produces
+ * every error text. Saves a zod parse on the hot path (guest-sync, guest-file-read, …).
+ */
+function emitFastChecks(model: SchemaModel): string {
+  let out = `\n/** Accept-only shortcuts; null means "ask the validator above" (which gives the error text). */\n`;
+  out += `export const FAST_ARGUMENT_CHECKS: { readonly [name: string]: (a: { readonly [k: string]: unknown }) => object | null } = {\n`;
+  for (const c of model.commands) {
+    if (c.args.length === 0) continue;
+    if (!c.args.every((m) => m.type.kind === 'builtin' && m.type.name in FAST_SCALAR)) continue;
+    const lines: string[] = [];
+    lines.push(`    let present = 0;`);
+    c.args.forEach((m, i) => {
+      const v = `v${i}`;
+      const check = FAST_SCALAR[(m.type as { name: string }).name]!(v);
+      lines.push(`    const ${v} = a[${quote(m.name)}];`);
+      if (m.optional) lines.push(`    if (${v} !== undefined) { if (!(${check})) return null; present++; }`);
+      else lines.push(`    if (!(${check})) return null;\n    present++;`);
+    });
+    lines.push(`    for (const _ in a) present--;`);
+    lines.push(`    if (present !== 0) return null;`);
+    const fields = c.args.map((m, i) => (m.optional ? `...(v${i} !== undefined && { ${quote(m.name)}: v${i} })` : `${quote(m.name)}: v${i}`));
+    lines.push(`    return { ${fields.join(', ')} };`);
+    out += `  ${quote(c.name)}: (a) => {\n${lines.join('\n')}\n  },\n`;
+  }
+  out += `};\n`;
   return out;
 }
 
@@ -202,7 +241,7 @@ export function emitCommands(model: SchemaModel, schemaPath: string): string {
   let out = banner(schemaPath);
   out += `import type { CommandHandler } from '../dispatch/command-context';\n`;
   out += `import type * as T from './qga-types';\n`;
-  out += `import { ARGUMENT_VALIDATORS } from './qga-validators';\n\n`;
+  out += `import { ARGUMENT_VALIDATORS, FAST_ARGUMENT_CHECKS } from './qga-validators';\n\n`;
   out += `/** One handler per schema command; a missing or mistyped handler is a compile error. */\n`;
   out += `export interface QgaCommandHandlers {\n`;
   for (const c of model.commands) {
@@ -221,12 +260,14 @@ export function emitCommands(model: SchemaModel, schemaPath: string): string {
   out += `  /** true when at least one argument is required */\n`;
   out += `  readonly requiresArguments: boolean;\n`;
   out += `  readonly validateArguments: (typeof ARGUMENT_VALIDATORS)[QgaCommandName];\n`;
+  out += `  /** accept-only shortcut for all-scalar arguments; null falls back to validateArguments */\n`;
+  out += `  readonly fastArguments: ((a: { readonly [k: string]: unknown }) => object | null) | undefined;\n`;
   out += `}\n\n`;
   out += `/** Every command in registration order (guest-info lists them reversed, as qemu-ga does). */\n`;
   out += `export const QGA_COMMANDS: readonly QgaCommandSpec[] = [\n`;
   for (const c of model.commands) {
     const required = c.args.some((m) => !m.optional);
-    out += `  { name: ${quote(c.name)}, successResponse: ${c.successResponse}, returnsValue: ${c.returns !== null}, requiresArguments: ${required}, validateArguments: ARGUMENT_VALIDATORS[${quote(c.name)}] },\n`;
+    out += `  { name: ${quote(c.name)}, successResponse: ${c.successResponse}, returnsValue: ${c.returns !== null}, requiresArguments: ${required}, validateArguments: ARGUMENT_VALIDATORS[${quote(c.name)}], fastArguments: FAST_ARGUMENT_CHECKS[${quote(c.name)}] },\n`;
   }
   out += `];\n`;
   return out;

@@ -91,7 +91,10 @@ export class Dispatcher {
     if (!this.isEnabled(name)) return encodeError(Errors.commandDisabled(name), id);
 
     let args: unknown = env.args;
-    if (spec.requiresArguments || (env.args !== undefined && hasMembers(env.args))) {
+    const fast = env.args !== undefined && spec.fastArguments ? spec.fastArguments(env.args) : null;
+    if (fast !== null) {
+      args = fast;
+    } else if (spec.requiresArguments || (env.args !== undefined && hasMembers(env.args))) {
       const v = validateArguments(spec.validateArguments, env.args ?? {});
       if (!v.ok) return encodeError(v.error, id);
       args = v.value;

@@ -128,3 +128,145 @@ export const ARGUMENT_VALIDATORS = {
   }),
   'guest-get-memory-stats': qv.args({}),
 } as const;
+
+/** Accept-only shortcuts; null means "ask the validator above" (which gives the error text). */
+export const FAST_ARGUMENT_CHECKS: { readonly [name: string]: (a: { readonly [k: string]: unknown }) => object | null } = {
+  'guest-sync-delimited': (a) => {
+    let present = 0;
+    const v0 = a['id'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'id': v0 };
+  },
+  'guest-sync': (a) => {
+    let present = 0;
+    const v0 = a['id'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'id': v0 };
+  },
+  'guest-set-time': (a) => {
+    let present = 0;
+    const v0 = a['time'];
+    if (v0 !== undefined) { if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { ...(v0 !== undefined && { 'time': v0 }) };
+  },
+  'guest-shutdown': (a) => {
+    let present = 0;
+    const v0 = a['mode'];
+    if (v0 !== undefined) { if (!(typeof v0 === 'string')) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { ...(v0 !== undefined && { 'mode': v0 }) };
+  },
+  'guest-file-open': (a) => {
+    let present = 0;
+    const v0 = a['path'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    const v1 = a['mode'];
+    if (v1 !== undefined) { if (!(typeof v1 === 'string')) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'path': v0, ...(v1 !== undefined && { 'mode': v1 }) };
+  },
+  'guest-file-close': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0 };
+  },
+  'guest-file-read': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    const v1 = a['count'];
+    if (v1 !== undefined) { if (!(typeof v1 === 'bigint' && v1 >= -9223372036854775808n && v1 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0, ...(v1 !== undefined && { 'count': v1 }) };
+  },
+  'guest-file-write': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    const v1 = a['buf-b64'];
+    if (!(typeof v1 === 'string')) return null;
+    present++;
+    const v2 = a['count'];
+    if (v2 !== undefined) { if (!(typeof v2 === 'bigint' && v2 >= -9223372036854775808n && v2 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0, 'buf-b64': v1, ...(v2 !== undefined && { 'count': v2 }) };
+  },
+  'guest-file-flush': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0 };
+  },
+  'guest-fstrim': (a) => {
+    let present = 0;
+    const v0 = a['minimum'];
+    if (v0 !== undefined) { if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { ...(v0 !== undefined && { 'minimum': v0 }) };
+  },
+  'guest-set-user-password': (a) => {
+    let present = 0;
+    const v0 = a['username'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    const v1 = a['password'];
+    if (!(typeof v1 === 'string')) return null;
+    present++;
+    const v2 = a['crypted'];
+    if (!(typeof v2 === 'boolean')) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'username': v0, 'password': v1, 'crypted': v2 };
+  },
+  'guest-exec-status': (a) => {
+    let present = 0;
+    const v0 = a['pid'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'pid': v0 };
+  },
+  'guest-ssh-get-authorized-keys': (a) => {
+    let present = 0;
+    const v0 = a['username'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'username': v0 };
+  },
+  'guest-get-statvfs': (a) => {
+    let present = 0;
+    const v0 = a['path'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'path': v0 };
+  },
+};
