@@ -82,6 +82,8 @@ export interface VirtioSerialOptions {
   io?: VirtioPortIo;
   portsIo?: VirtioPortsIo;
   schedule?: Schedule;
+  /** wall clock in ms, to align probes (default Date.now) */
+  now?: () => number;
   probeIntervalMs?: number;
   writeQueueLimit?: number;
   writeHighWater?: number;
@@ -93,6 +95,7 @@ export class VirtioSerialChannel implements Channel {
   readonly description: string;
   private readonly io: VirtioPortIo;
   private readonly schedule: Schedule;
+  private readonly now: () => number;
   private readonly probeIntervalMs: number;
   private readonly writeHighWater: number;
   private readonly readBuffer = Buffer.allocUnsafe(READ_SIZE);
@@ -112,6 +115,7 @@ export class VirtioSerialChannel implements Channel {
     this.description = `virtio-serial:${opts.path}`;
     this.io = opts.io ?? systemVirtioPortIo;
     this.schedule = opts.schedule ?? realSchedule;
+    this.now = opts.now ?? Date.now;
     this.probeIntervalMs = opts.probeIntervalMs ?? HOST_PROBE_INTERVAL_MS;
     this.writeHighWater = opts.writeHighWater ?? DEFAULT_WRITE_HIGH_WATER;
   }
@@ -223,10 +227,17 @@ export class VirtioSerialChannel implements Channel {
     watcher.update(wanted);
   }
 
-  /** Nothing is watched until `probeIntervalMs` from now; then the port is looked at again. */
+  /**
+   * Nothing is watched for about `probeIntervalMs`; then the port is looked at again. The wake-up
+   * is put on a multiple of the interval on the clock, so the probes of several ports (and of
+   * several agents) fall into one event-loop wake-up instead of one each.
+   */
   private waitThenProbe(): void {
     if (this.cancelWait === null) {
-      this.cancelWait = this.schedule(this.probeIntervalMs, () => {
+      const interval = this.probeIntervalMs;
+      let delay = interval - (this.now() % interval);
+      if (delay < interval / 4) delay += interval;
+      this.cancelWait = this.schedule(delay, () => {
         this.cancelWait = null;
         this.probe();
       });

@@ -7,7 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { makeTempDir, RawClient, startAgent, type RunningAgent } from '../support/agent-process';
+import * as net from 'node:net';
+import { loadNativeHelper, VMADDR_CID_ANY, VMADDR_PORT_ANY } from '../../src/native/native-helper';
+import { makeTempDir, QGA_TS_BIN, RawClient, startAgent, type RunningAgent } from '../support/agent-process';
+import { repoPath } from '../support/repo';
 
 /** qemu-ga answers a 0xFF outside a JSON text with this before resynchronising. */
 const STRAY = `{"error": {"class": "GenericError", "desc": "JSON parse error, stray '\\uFFFD'"}}\n`;
@@ -119,6 +122,83 @@ describe('start-up errors of the guest methods', () => {
     const ag = await agent({ args: ['-m', 'vsock-listen', '-p', 'nonsense', '-t', dir], noWait: true });
     assert.equal(await ag.exited(), 1);
     assert.match(ag.stderr(), /invalid vsock address 'nonsense': expected <cid>:<port>/);
+  });
+});
+
+/**
+ * systemd's protocol by hand: the listening socket as fd 3, LISTEN_FDS=1 and LISTEN_PID = the
+ * agent's own pid (a shell sets it to $$, then execs the agent in its place).
+ */
+function spawnActivated(listenFd: number, dir: string): { proc: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+  const proc = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" -v -t "$1"', QGA_TS_BIN, dir], {
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', QGA_CONF: path.join(dir, 'none.conf') },
+    stdio: ['ignore', 'ignore', 'pipe', listenFd],
+  });
+  children.push(proc);
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, stderr: () => err, exited };
+}
+
+const fdOf = (server: net.Server): number => (server as unknown as { _handle: { fd: number } })._handle.fd;
+
+describe('systemd socket activation (one fd, family decides the method)', () => {
+  const activateMissing = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status !== 0;
+  test('a unix socket is served with unix-listen, whatever -m says', { skip: activateMissing ? 'systemd-socket-activate is not installed' : false }, async () => {
+    // systemd-socket-activate starts the agent at the first connection, with the socket as fd 3.
+    const dir = makeTempDir();
+    const sock = path.join(dir, 'act.sock');
+    const proc = spawn('systemd-socket-activate', ['-l', sock, '-E', `QGA_CONF=${path.join(dir, 'none.conf')}`, QGA_TS_BIN, '-m', 'isa-serial', '-v', '-t', dir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(proc);
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => fs.existsSync(sock), 5000, 'the activation socket');
+      const c = await RawClient.connect(sock);
+      assert.equal(await c.request('{"execute":"guest-ping"}', 1), '{"return": {}}\n');
+      c.close();
+      assert.match(err, /"channels":\["unix-listen:fd 3"\]/);
+    } finally {
+      proc.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    }
+  });
+
+  test('a TCP socket is refused as qemu-ga refuses it', async () => {
+    const dir = makeTempDir();
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const agentProc = spawnActivated(fdOf(server), dir);
+    server.close();
+    assert.equal(await agentProc.exited, 1);
+    assert.match(agentProc.stderr(), /unsupported listen fd type/);
+  });
+
+  const native = loadNativeHelper({ candidates: [repoPath('build', 'Release', 'qga_native.node')] });
+  let vsockProblem: string | false = native.available ? false : `native helper not built: ${native.reason}`;
+  let vsockFd = -1;
+  if (native.available) {
+    try {
+      vsockFd = native.vsockListen(VMADDR_CID_ANY, VMADDR_PORT_ANY, 1).fd;
+    } catch (e) {
+      vsockProblem = `this kernel offers no AF_VSOCK listener: ${(e as Error).message}`;
+    }
+  }
+  test('a vsock socket is served with vsock-listen', { skip: vsockProblem }, async () => {
+    const dir = makeTempDir();
+    const agentProc = spawnActivated(vsockFd, dir);
+    try {
+      await waitFor(() => agentProc.stderr().includes('guest agent running'), 15000, 'the agent to start');
+      assert.match(agentProc.stderr(), /"channels":\["vsock-listen:fd 3"\]/);
+    } finally {
+      fs.closeSync(vsockFd);
+      agentProc.proc.kill('SIGTERM');
+      assert.equal(await agentProc.exited, 0);
+    }
   });
 });
 

@@ -35,6 +35,7 @@ function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsI
     io: port,
     portsIo: opts.portsIo ?? noSysfs,
     schedule: clock.schedule,
+    now: () => clock.now,
     ...(opts.writeQueueLimit !== undefined && { writeQueueLimit: opts.writeQueueLimit }),
     ...(opts.writeHighWater !== undefined && { writeHighWater: opts.writeHighWater }),
   });
@@ -239,6 +240,27 @@ describe('virtio-serial channel', () => {
     assert.equal(native.last.events, POLL_READABLE);
     native.last.fire(POLL_READABLE);
     assert.equal(received(rec), 'queuedmore');
+  });
+
+  test('probes of several ports line up on multiples of the interval', async () => {
+    const a = setup();
+    const times: number[] = [];
+    const b = new VirtioSerialChannel({
+      path: '/dev/virtio-ports/b',
+      logger: a.logger,
+      native: a.native,
+      io: Object.assign(new FakePort(), { read: () => (times.push(a.clock.now), 0) }),
+      portsIo: noSysfs,
+      schedule: a.clock.schedule,
+      now: () => a.clock.now,
+    });
+    a.clock.advance(37);
+    await a.channel.open(a.events);
+    a.clock.advance(20);
+    await b.open(a.events);
+    a.clock.advance(1000);
+    assert.deepEqual(times.slice(0, 4), [57, 100, 200, 300]);
+    assert.equal(a.port.reads, 11, 'a: at 37, then 100, 200, ... 1000');
   });
 
   test('READABLE with nothing to read backs off 100 ms instead of trusting the level-triggered readiness', async () => {
