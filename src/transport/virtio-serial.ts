@@ -34,7 +34,7 @@
  * resynchronises the parser and lets it skip any stale reply (libvirt does this). The queue is
  * bounded (64 MiB, oldest unsent replies dropped first), and while no host is connected no write
  * is attempted and WRITABLE is not watched (it would spin).
-  */
+ */
 import * as fs from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import type { AgentLogger } from '../logging/agent-logger';
@@ -52,8 +52,8 @@ export const HOST_PROBE_INTERVAL_MS = 100;
 export const DEFAULT_WRITE_HIGH_WATER = 1024 * 1024;
 const READ_SIZE = 64 * 1024;
 /**
- * O_RDWR|O_NONBLOCK|O_CLOEXEC, as qemu-ga (which adds O_ASYNC for nothing it uses). Node 20 does
- * not export O_CLOEXEC, but libuv sets it on every open anyway.
+ * O_RDWR|O_NONBLOCK|O_CLOEXEC, as qemu-ga (which also sets O_ASYNC; nothing here uses SIGIO).
+ * Node 20 does not export O_CLOEXEC, but libuv sets it on every open anyway.
  */
 export const PORT_OPEN_FLAGS =
   fs.constants.O_RDWR | fs.constants.O_NONBLOCK | ((fs.constants as { O_CLOEXEC?: number }).O_CLOEXEC ?? 0);
