@@ -7,7 +7,9 @@
 // test/vm/virsh/domain.xml (type qemu = TCG, direct kernel boot of build-image.sh's kernel and
 // initramfs, virtio channel org.qemu.guest_agent.0, ext4 data disk, virtio NIC, console to a file).
 // The payload (test/vm/virsh/guest/run) runs dist/qga-ts, or without it the checkout's agent under
-// node; under CI=true a missing dist/qga-ts fails the test.
+// node; under CI=true a missing dist/qga-ts fails the test. Other missing prerequisites (root,
+// libvirtd/virsh/virtlogd, QEMU, busybox-static, a kernel) skip it with the reason, or fail with
+// QGA_VM_REQUIRED=1.
 //
 // Ground truth comes from the guest itself, not from the agent's reports: console lines the payload
 // prints before the agent starts, programs run through guest-exec (busybox `ip`, `stat -f`,
@@ -147,7 +149,13 @@ describe('virsh drives qga-ts through libvirt', { skip: mustFail ? false : probl
   before(async () => {
     const t0 = Date.now();
     fs.mkdirSync(workDir, { recursive: true });
-    const libvirtd = await startLibvirtd(path.join(workDir, 'daemon'));
+    // The daemons' sockets live in <dir>/run/libvirt; AF_UNIX paths end at 107 bytes, so a checkout
+    // deep in the file system gets its daemon directory in /tmp instead.
+    let daemonDir = path.join(workDir, 'daemon');
+    if (Buffer.byteLength(path.join(daemonDir, 'run', 'libvirt', 'virtlogd-admin-sock')) > 107) {
+      daemonDir = path.join('/tmp', `qga-virsh-${process.getuid?.() ?? 0}`);
+    }
+    const libvirtd = await startLibvirtd(daemonDir);
     results.timings['libvirtdStartMs'] = Date.now() - t0;
     // A domain left over from an interrupted run would hold the sockets and the disk.
     await virsh(libvirtd.uri, ['destroy', DOMAIN]);
