@@ -3,7 +3,7 @@
  * Three files: types (wire-shaped TS types), validators (zod schemas that reproduce qemu-ga's
  * argument errors) and commands (the registration-ordered table plus the handler interface).
  */
-import { describeType, type CommandDef, type Member, type SchemaModel, type TypeDef, type TypeRef } from './model';
+import { describeType, reachableTypeNames, type CommandDef, type Member, type SchemaModel, type TypeDef, type TypeRef } from './model';
 import { jsonKindOf } from './check';
 
 export interface GeneratedFile {
@@ -28,21 +28,7 @@ const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'
 
 /** Types reachable from command arguments need an input ("Arg") variant with exact bigint integers. */
 function inputTypeNames(model: SchemaModel): Set<string> {
-  const out = new Set<string>();
-  const visit = (t: TypeRef) => {
-    if (t.kind === 'list') return visit(t.of);
-    if (t.kind !== 'named' || out.has(t.name)) return;
-    out.add(t.name);
-    const def = model.typesByName.get(t.name)!;
-    if (def.meta === 'struct') def.members.forEach((m) => visit(m.type));
-    if (def.meta === 'alternate') def.branches.forEach((m) => visit(m.type));
-    if (def.meta === 'union') {
-      def.baseMembers.forEach((m) => visit(m.type));
-      for (const b of def.branches.values()) visit({ kind: 'named', name: b });
-    }
-  };
-  model.commands.forEach((c) => c.args.forEach((m) => visit(m.type)));
-  return out;
+  return reachableTypeNames(model, model.commands.flatMap((c) => c.args.map((m) => m.type)));
 }
 
 function tsType(t: TypeRef, model: SchemaModel, input: boolean): string {
@@ -70,7 +56,7 @@ function tsType(t: TypeRef, model: SchemaModel, input: boolean): string {
   return input && def.meta !== 'enum' ? `${t.name}Arg` : t.name;
 }
 
-function docComment(text: string | undefined, indent = ''): string {
+export function docComment(text: string | undefined, indent = ''): string {
   if (!text) return '';
   const lines = text.split('\n').map((l) => l.replace(/\*\//g, '*\\/'));
   if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;

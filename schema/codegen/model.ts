@@ -71,3 +71,23 @@ export function describeType(t: TypeRef): string {
   if (t.kind === 'list') return `[${describeType(t.of)}]`;
   return t.name;
 }
+
+/** Every named type reachable from `roots` (through members, branches, bases), each once. */
+export function reachableTypeNames(model: SchemaModel, roots: readonly TypeRef[]): Set<string> {
+  const out = new Set<string>();
+  const visit = (t: TypeRef): void => {
+    if (t.kind === 'list') return visit(t.of);
+    if (t.kind !== 'named' || out.has(t.name)) return;
+    out.add(t.name);
+    const def = model.typesByName.get(t.name)!;
+    if (def.meta === 'struct') def.members.forEach((m) => visit(m.type));
+    if (def.meta === 'alternate') def.branches.forEach((m) => visit(m.type));
+    if (def.meta === 'union') {
+      def.baseMembers.forEach((m) => visit(m.type));
+      visit({ kind: 'named', name: def.discriminatorEnum });
+      for (const b of def.branches.values()) visit({ kind: 'named', name: b });
+    }
+  };
+  roots.forEach(visit);
+  return out;
+}
