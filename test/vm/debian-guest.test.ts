@@ -184,6 +184,10 @@ describe('a real Debian guest starts qga-ts from udev and systemd', { skip: must
     assert.equal(await guestOut('readlink -f /proc/$(pidof qga-ts)/exe'), '/usr/sbin/qga-ts');
     results['dpkg'] = await guestOut("dpkg-query -W -f='${Package} ${Version} ${Status}' qga-ts");
     assert.match(results['dpkg'] as string, /^qga-ts \S+ install ok installed$/);
+    // The .deb's helper copy is found next to the binary's prefix: nothing is extracted.
+    const selfCheck = JSON.parse(await guestOut('/usr/sbin/qga-ts self-check')) as { native: { available: boolean; loadedFrom?: string } };
+    results['selfCheckNative'] = selfCheck.native;
+    assert.deepEqual(selfCheck.native, { available: true, loadedFrom: '/usr/lib/qga-ts/qga_native.node' });
     results['journal'] = await guestOut('journalctl -b --no-pager -o short-monotonic -u qga-ts.service | tail -n 20');
     results['osRelease'] = (await agentChannel().request('guest-get-osinfo')) as unknown;
   });
