@@ -33,6 +33,8 @@ export interface AgentOptions {
   env?: Record<string, string>;
   /** do not wait for the socket (for agents expected to fail at start-up) */
   noWait?: boolean;
+  /** ms the agent gets to listen (default 15000); it is killed when it does not */
+  startTimeoutMs?: number;
   statedirFiles?: Record<string, string>;
 }
 
@@ -68,7 +70,14 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   proc.stdout!.resume();
-  const exitPromise = new Promise<number | null>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? (sig ? -1 : null))));
+  const exitPromise = new Promise<number | null>((resolve) => {
+    proc.once('exit', (code, sig) => resolve(code ?? (sig ? -1 : null)));
+    // A program that cannot be started emits 'error' and never 'exit'.
+    proc.once('error', (e) => {
+      err += `${e.message}\n`;
+      if (proc.pid === undefined) resolve(-1);
+    });
+  });
   const agent: RunningAgent = {
     dir,
     socket,
@@ -78,36 +87,62 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     exited: () => exitPromise,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      const code = await Promise.race([exitPromise, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000))]);
-      if (code === 'timeout') {
-        proc.kill('SIGKILL');
-        return exitPromise;
-      }
-      return code;
+      const code = await exitWithin(exitPromise, 5000);
+      if (code !== 'timeout') return code;
+      proc.kill('SIGKILL');
+      // Even SIGKILL waits for a process stuck in the kernel (a write to a frozen filesystem).
+      const killed = await exitWithin(exitPromise, 5000);
+      return killed === 'timeout' ? null : killed;
     },
   };
-  if (!opts.noWait) await waitForSocket(socket, proc, () => err);
+  if (!opts.noWait) {
+    const timeoutMs = opts.startTimeoutMs ?? 15000;
+    try {
+      await waitForSocket(socket, proc, exitPromise, timeoutMs, () => err);
+    } catch (e) {
+      // An agent that is not handed to the caller must not outlive the failure: its pipes would
+      // keep the test process alive after every test has ended.
+      await agent.stop('SIGKILL');
+      throw e;
+    }
+  }
   return agent;
 }
 
-async function waitForSocket(socket: string, proc: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 15000;
+function exitWithin(exited: Promise<number | null>, ms: number): Promise<number | null | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([exited, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))]).finally(() => clearTimeout(timer));
+}
+
+async function waitForSocket(socket: string, proc: ChildProcess, exited: Promise<number | null>, timeoutMs: number, stderr: () => string): Promise<void> {
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let gone = false;
+  void exited.then(() => (gone = true));
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode} before listening: ${stderr()}`);
-    if (fs.existsSync(socket)) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect(socket);
-        s.once('connect', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(false));
-      });
-      if (ok) return;
+    if (gone || proc.exitCode !== null) {
+      if (proc.pid === undefined) throw new Error(`agent could not be started: ${stderr()}`);
+      throw new Error(`agent exited with ${proc.exitCode ?? proc.signalCode} before listening: ${stderr()}`);
     }
+    if (fs.existsSync(socket) && (await probeSocket(socket, Math.max(1, deadline - Date.now())))) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`agent did not listen on ${socket}: ${stderr()}`);
+  throw new Error(`agent did not listen on ${socket} within ${timeoutMs} ms (pid ${proc.pid}, ${Date.now() - started} ms): ${stderr()}`);
+}
+
+/** true when a connection is accepted (or at least queued) within timeoutMs */
+function probeSocket(socket: string, timeoutMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(socket);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
 }
 
 /** A raw client: send bytes, read what arrives. */

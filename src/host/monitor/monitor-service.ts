@@ -25,6 +25,8 @@ export interface MonitorDeps {
   processMetrics?: boolean;
   fetch?: typeof fetch;
   pushRetryDelayMs?: number;
+  /** per push request, answer included (default: the Pusher's 10 s) */
+  pushRequestTimeoutMs?: number;
 }
 
 export interface RunningMonitor {
@@ -38,6 +40,24 @@ export interface RunningMonitor {
   /** start the timer: a cycle now, then every interval */
   startTimer(): void;
   stop(): Promise<void>;
+}
+
+/** ms a scrape in progress gets to finish at shutdown before its connection is cut */
+const SERVER_CLOSE_GRACE_MS = 1000;
+
+/**
+ * server.close() waits for every connection to end, and a scraper that opened one and sent half a
+ * request (or nothing) would hold the shutdown until Node's request timeout, minutes later.
+ */
+function closeServer(server: http.Server, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 export function createLogger(level: string): pino.Logger {
@@ -75,6 +95,7 @@ export async function startMonitor(config: MonitorConfig, deps: MonitorDeps = {}
         spoolMaxBytes: config.spoolMaxBytes,
         fetch: deps.fetch,
         retryDelayMs: deps.pushRetryDelayMs,
+        requestTimeoutMs: deps.pushRequestTimeoutMs,
         log: (level, message) => log[level](message),
       })
     : null;
@@ -175,7 +196,7 @@ export async function startMonitor(config: MonitorConfig, deps: MonitorDeps = {}
       await scheduler.stop();
       await cycleRunning;
       await pusher?.idle();
-      if (server) await new Promise<void>((r) => server!.close(() => r()));
+      if (server) await closeServer(server, SERVER_CLOSE_GRACE_MS);
     },
   };
 }

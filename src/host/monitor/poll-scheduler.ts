@@ -5,14 +5,20 @@
  * so a hung, frozen or absent guest costs one slot for one budget now and then, and never delays
  * the others.
  *
+ * Nothing here waits without a bound. The budget aborts whatever the route is doing (connect,
+ * sync, a call); should a route not give up when told, the slot gives up on it a moment later
+ * anyway. Closing is not part of the budget but has its own bound, and so has discovery: a cycle
+ * always ends, and the next one always comes.
+ *
  * All state lives in the PollScheduler instance (no module state); metrics and push read it.
  */
 import { QgaClient } from '../agent-client';
 import type { AgentRoute } from '../agent-route';
-import { QgaClientError } from '../client-errors';
+import { QgaAbortedError, QgaClientError } from '../client-errors';
 import { LibvirtRoute, type RunCommand } from '../libvirt-route';
 import { SocketRoute } from '../socket-route';
 import { pollGuest, ratesBetween, type GuestSample, type Rates } from './guest-sample';
+import { settleWithin } from './settle-within';
 import { discoverTargets, targetAddress, type DiscoveryFs, type Target } from './targets';
 
 export type PollFailureReason = 'timeout' | 'connection' | 'protocol' | 'remote' | 'reply' | 'aborted' | 'internal';
@@ -66,6 +72,12 @@ export interface SchedulerOptions {
   /** builds the route to a target (tests may wrap it) */
   makeRoute?: (target: Target) => AgentRoute;
   onVmChange?: (vm: string, change: { up: boolean; reason?: PollFailureReason; message?: string }) => void;
+  /** ms a route gets, once its budget is spent or the scheduler stops, to give up by itself (default 1000) */
+  abandonGraceMs?: number;
+  /** ms to wait for the agent to close its side after a poll (default 300, at most the budget) */
+  closeGraceMs?: number;
+  /** ms a discovery may take before the cycle goes on with the VMs it already knows (default 30000) */
+  discoveryTimeoutMs?: number;
 }
 
 function failureReason(e: unknown): PollFailureReason {
@@ -96,7 +108,11 @@ export class PollScheduler {
   lastReport: CycleReport | null = null;
   private readonly now: () => number;
   private readonly closing = new Set<Promise<void>>();
-  private readonly stopController = new AbortController();
+  /** one controller per poll in progress; stop() aborts them all */
+  private readonly polling = new Set<AbortController>();
+  /** the polls of the cycle in progress, for stop() */
+  private workers: Promise<unknown> | null = null;
+  private stopped = false;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.now = opts.now ?? Date.now;
@@ -105,12 +121,24 @@ export class PollScheduler {
   private route(target: Target): AgentRoute {
     if (this.opts.makeRoute) return this.opts.makeRoute(target);
     if (target.route === 'libvirt') return new LibvirtRoute(target.domain, { uri: this.opts.libvirtUri, virsh: this.opts.virsh, run: this.opts.run });
-    const budget = this.opts.vmTimeoutSeconds * 1000;
+    const budget = this.budgetMs;
     return new SocketRoute(target.path, {
       connectTimeoutMs: Math.min(3000, budget),
       syncTimeoutMs: Math.min(5000, budget),
-      closeGraceMs: 300,
+      closeGraceMs: this.closeGraceMs,
     });
+  }
+
+  private get budgetMs(): number {
+    return this.opts.vmTimeoutSeconds * 1000;
+  }
+
+  private get closeGraceMs(): number {
+    return Math.min(this.opts.closeGraceMs ?? 300, this.budgetMs);
+  }
+
+  private get abandonGraceMs(): number {
+    return this.opts.abandonGraceMs ?? 1000;
   }
 
   /** The number of cycles to sit out after the n-th failure in a row: 0, 1, 3, 7, ... capped. */
@@ -127,14 +155,7 @@ export class PollScheduler {
   async runCycle(): Promise<CycleReport> {
     this.cycle++;
     const started = this.now();
-    const { targets, problems } = await discoverTargets({
-      socketGlobs: this.opts.socketGlobs,
-      libvirtDomains: this.opts.libvirtDomains,
-      libvirtUri: this.opts.libvirtUri,
-      virsh: this.opts.virsh,
-      run: this.opts.run,
-      fs: this.opts.fs,
-    });
+    const { targets, problems } = await this.discover();
     const present = new Set(targets.map((t) => t.vm));
     for (const vm of [...this.vms.keys()]) if (!present.has(vm)) this.vms.delete(vm);
     const due: VmState[] = [];
@@ -157,12 +178,18 @@ export class PollScheduler {
     const failed: string[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < due.length && !this.stopController.signal.aborted) {
+      while (next < due.length && !this.stopped) {
         const s = due[next++]!;
         if (!(await this.pollOne(s))) failed.push(s.target.vm);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, due.length) }, worker));
+    const workers = Promise.all(Array.from({ length: Math.min(this.opts.concurrency, due.length) }, worker));
+    this.workers = workers;
+    try {
+      await workers;
+    } finally {
+      if (this.workers === workers) this.workers = null;
+    }
     const report: CycleReport = {
       cycle: this.cycle,
       started,
@@ -176,22 +203,66 @@ export class PollScheduler {
     return report;
   }
 
+  /**
+   * The targets of this cycle. Discovery reads directories and may run virsh; if that does not
+   * come back in time, the cycle goes on with the VMs it already knows rather than wait.
+   */
+  private async discover(): Promise<{ targets: Target[]; problems: string[] }> {
+    const timeoutMs = this.opts.discoveryTimeoutMs ?? 30_000;
+    try {
+      return await settleWithin(
+        discoverTargets({
+          socketGlobs: this.opts.socketGlobs,
+          libvirtDomains: this.opts.libvirtDomains,
+          libvirtUri: this.opts.libvirtUri,
+          virsh: this.opts.virsh,
+          run: this.opts.run,
+          fs: this.opts.fs,
+        }),
+        timeoutMs,
+        () => new Error(`discovery did not finish within ${timeoutMs} ms; polling the VMs found before`),
+      );
+    } catch (e) {
+      return { targets: [...this.vms.values()].map((s) => s.target), problems: [(e as Error).message] };
+    }
+  }
+
   private async pollOne(s: VmState): Promise<boolean> {
-    const client = new QgaClient(this.route(s.target), { callTimeoutMs: this.opts.vmTimeoutSeconds * 1000 });
-    const budget = AbortSignal.timeout(this.opts.vmTimeoutSeconds * 1000);
-    const signal = AbortSignal.any([budget, this.stopController.signal]);
+    const budgetMs = this.budgetMs;
+    const client = new QgaClient(this.route(s.target), { callTimeoutMs: budgetMs });
+    // Our own controller and a ref'd timer rather than AbortSignal.timeout/any: the budget must
+    // fire even when nothing else keeps the process alive, and stop() must reach every poll.
+    const controller = new AbortController();
+    let budgetSpent = false;
+    const budgetTimer = setTimeout(() => {
+      budgetSpent = true;
+      controller.abort();
+    }, budgetMs);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => {
+        const grace = this.abandonGraceMs;
+        graceTimer = setTimeout(() => reject(new QgaAbortedError(`poll of ${s.target.vm}, whose route did not give up within ${grace} ms of being told to`)), grace);
+      }, { once: true });
+    });
+    abandoned.catch(() => undefined);
+    this.polling.add(controller);
+    if (this.stopped) controller.abort();
     const t0 = this.now();
     s.polls++;
     const includeOs = s.sample?.os == null || s.polls % this.opts.osInfoEvery === 1 || this.opts.osInfoEvery === 1;
     try {
-      const sample = await pollGuest(client, {
-        signal,
-        callTimeoutMs: this.opts.vmTimeoutSeconds * 1000,
+      const poll = pollGuest(client, {
+        signal: controller.signal,
+        callTimeoutMs: budgetMs,
         includeOs,
         excludeInterface: this.opts.excludeInterface,
         excludeDisk: this.opts.excludeDisk,
         now: this.now,
       });
+      // The route is told to stop when the budget is spent (or the scheduler stops); one that
+      // does not within abandonGraceMs is left behind.
+      const sample = await Promise.race([poll, abandoned]);
       if (!includeOs && s.sample?.os) sample.os = s.sample.os;
       s.rates = s.sample ? ratesBetween(s.sample, sample) : null;
       s.sample = sample;
@@ -204,8 +275,8 @@ export class PollScheduler {
       s.lastOutcome = 'ok';
       return true;
     } catch (e) {
-      const reason = budget.aborted ? 'timeout' : failureReason(e);
-      const message = budget.aborted ? `no complete poll within ${this.opts.vmTimeoutSeconds} s (${(e as Error).message})` : (e as Error).message;
+      const reason = budgetSpent ? 'timeout' : failureReason(e);
+      const message = budgetSpent ? `no complete poll within ${this.opts.vmTimeoutSeconds} s (${(e as Error).message})` : (e as Error).message;
       s.pollErrors.set(reason, (s.pollErrors.get(reason) ?? 0) + 1);
       if (s.up || s.lastError === null) this.opts.onVmChange?.(s.target.vm, { up: false, reason, message });
       s.up = false;
@@ -217,17 +288,27 @@ export class PollScheduler {
       s.lastOutcome = 'failed';
       return false;
     } finally {
+      clearTimeout(budgetTimer);
+      clearTimeout(graceTimer);
+      this.polling.delete(controller);
       s.lastPollSeconds = (this.now() - t0) / 1000;
-      // Closing politely may wait for the agent; it need not hold the slot.
-      const closing = client.close().catch(() => undefined);
+      // Closing politely may wait for the agent; it need not hold the slot. The route bounds it
+      // by closeGraceMs; a route that does not is not waited for beyond a grace of our own.
+      const bound = this.closeGraceMs + this.abandonGraceMs;
+      const closing = settleWithin(client.close(), bound, () => new Error(`closing ${s.target.vm} took longer than ${bound} ms`)).catch(() => undefined);
       this.closing.add(closing);
       void closing.then(() => this.closing.delete(closing));
     }
   }
 
-  /** Stop polling and wait for connections being closed. */
+  /**
+   * Stop polling: polls in progress are aborted (and left behind after abandonGraceMs if their
+   * route does not give up); then wait, boundedly as well, for the connections being closed.
+   */
   async stop(): Promise<void> {
-    this.stopController.abort();
+    this.stopped = true;
+    for (const c of this.polling) c.abort();
+    await this.workers?.catch(() => undefined);
     await Promise.all([...this.closing]);
   }
 }

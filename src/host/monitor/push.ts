@@ -9,10 +9,14 @@
  *   go straight to the spool, in order;
  * - the spool is bounded in bytes: when full, the oldest documents are dropped (and counted);
  * - a 4xx answer other than 408/429 means the receiver will never take that document: it is
- *   dropped (counted as rejected) rather than blocking the spool forever.
+ *   dropped (counted as rejected) rather than blocking the spool forever;
+ * - every try, answer and body included, ends within requestTimeoutMs: a receiver that accepts
+ *   the connection and never answers (or never finishes its answer) costs a try, not the monitor.
+ *   The request is aborted then, and the try is given up on even if the fetch ignores the abort.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { settleWithin } from './settle-within';
 
 export interface PushStats {
   ok: number;
@@ -129,28 +133,44 @@ export class Pusher {
     if (outcome === 'failed') await this.spool(current);
   }
 
+  /** One POST, answer and body included, within requestTimeoutMs; resolves with the HTTP status. */
+  private post(document: string): Promise<number> {
+    const timeoutMs = this.opts.requestTimeoutMs ?? 10_000;
+    const controller = new AbortController();
+    const exchange = (async () => {
+      const res = await this.fetch(this.opts.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...Object.fromEntries(this.opts.headers ?? []) },
+        body: document,
+        signal: controller.signal,
+      });
+      // Read the body so the connection can be reused; what it says does not matter.
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status;
+    })();
+    return settleWithin(exchange, timeoutMs, () => {
+      const e = new Error(`no complete answer within ${timeoutMs} ms`);
+      controller.abort(e);
+      return e;
+    });
+  }
+
   private async send(document: string, attempts: number): Promise<Outcome> {
     let delay = this.opts.retryDelayMs ?? 1000;
     for (let attempt = 1; ; attempt++) {
       let problem: string;
       try {
-        const res = await this.fetch(this.opts.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...Object.fromEntries(this.opts.headers ?? []) },
-          body: document,
-          signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 10_000),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) {
+        const status = await this.post(document);
+        if (status >= 200 && status < 300) {
           this.stats.ok++;
           return 'ok';
         }
-        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
           this.stats.rejected++;
-          this.opts.log?.('warn', `push to ${this.opts.url} rejected with HTTP ${res.status}; document dropped`);
+          this.opts.log?.('warn', `push to ${this.opts.url} rejected with HTTP ${status}; document dropped`);
           return 'rejected';
         }
-        problem = `HTTP ${res.status}`;
+        problem = `HTTP ${status}`;
       } catch (e) {
         problem = (e as Error).message;
       }

@@ -126,6 +126,32 @@ describe('sync', () => {
 });
 
 describe('calls', () => {
+  test('an agent that syncs, then neither answers nor closes (not even after our half-close): the call and close() end on time', async () => {
+    const p = path.join(dir, `mute${n++}.sock`);
+    const held: net.Socket[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      held.push(s);
+      s.on('error', () => undefined);
+      const lexer = new StreamLexer((item) => {
+        if (item.kind !== 'value' || !isJsonObject(item.value) || item.value['execute'] !== 'guest-sync-delimited') return;
+        s.write(Buffer.concat([Buffer.from([0xff]), Buffer.from(`{"return": ${String((item.value['arguments'] as Record<string, JsonValue>)['id'])}}\n`)]));
+        s.pause(); // from here on: no reading, no answer, no close
+      });
+      s.on('data', (d: Buffer) => lexer.feed(d));
+    });
+    await new Promise<void>((r) => server.listen(p, r));
+    const client = QgaClient.overSocket(p, { closeGraceMs: 100 });
+    const t0 = Date.now();
+    await assert.rejects(client.guestPing({ timeoutMs: 150 }), (e: unknown) => e instanceof QgaTimeoutError && e.phase === 'reply');
+    const t1 = Date.now();
+    await client.close();
+    const t2 = Date.now();
+    assert.ok(t1 - t0 < 1000, `the call took ${t1 - t0} ms`);
+    assert.ok(t2 - t1 < 1000, `close() took ${t2 - t1} ms`);
+    held.forEach((s) => s.destroy());
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
   test('an error reply is a QgaRemoteError with class and desc', async () => {
     const agent = await scripted({ reply: (r) => encodeJson({ id: r.id!, error: { class: 'CommandNotFound', desc: `The command ${r.execute} has not been found` } }) + '\n' });
     const client = QgaClient.overSocket(agent.path);
