@@ -1,25 +1,11 @@
+import type * as Wire from '../../generated/qga-types';
 import { scanfInteger, scanfTokens, type ScanfIntegerConversion } from './scanf-integer';
 
-/** GuestDiskStats, wire names; every member is an optional uint64. */
-export interface GuestDiskStats {
-  'read-sectors'?: bigint;
-  'read-ios'?: bigint;
-  'read-merges'?: bigint;
-  'write-sectors'?: bigint;
-  'write-ios'?: bigint;
-  'write-merges'?: bigint;
-  'discard-sectors'?: bigint;
-  'discard-ios'?: bigint;
-  'discard-merges'?: bigint;
-  'flush-ios'?: bigint;
-  'read-ticks'?: bigint;
-  'write-ticks'?: bigint;
-  'discard-ticks'?: bigint;
-  'flush-ticks'?: bigint;
-  'ios-pgr'?: bigint;
-  'total-ticks'?: bigint;
-  'weight-ticks'?: bigint;
-}
+/**
+ * GuestDiskStats as the schema declares it (wire names; derived from the generated type so a
+ * renamed member breaks the build), with every member an exact uint64.
+ */
+export type GuestDiskStats = { [K in keyof Wire.GuestDiskStats]?: bigint };
 
 /** GuestDiskStatsInfo, wire names. */
 export interface GuestDiskStatsInfo {
