@@ -17,6 +17,7 @@
  * Options: --no-strip (keep symbols), --skip-smoke.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -173,8 +174,35 @@ async function bundle(addons: readonly { addon: DependencyAddon; pkgDir: string 
   const inputs = Object.keys(result.metafile.inputs);
   const leaked = inputs.filter((f) => /^(test|schema|bench)\//.test(f));
   if (leaked.length > 0) fail(`the bundle pulled in files that must stay out: ${leaked.join(', ')}`);
+  shareNamespaceObjects(outfile);
   log(`bundled ${inputs.length} modules into ${path.relative(REPO, outfile)} (${fs.statSync(outfile).size} bytes)`);
   return outfile;
+}
+
+/**
+ * esbuild turns every `import * as fs from 'node:fs'` into `__toESM(require("node:fs"))`, which
+ * copies each of the module's properties into a fresh object, once per importing file: ~50 copies
+ * of fs, path, os… at start-up, a few milliseconds of the executable's start. The namespace of a
+ * plain CommonJS module does not depend on who imports it, so one object per module is shared.
+ */
+function shareNamespaceObjects(outfile: string): void {
+  const text = fs.readFileSync(outfile, 'utf8');
+  const anchor = /^var __toCommonJS = .*;\n/m;
+  if (!/^var __toESM = \(mod, isNodeMode, target\) =>/m.test(text) || !anchor.test(text)) {
+    fail(`esbuild's __toESM/__toCommonJS helpers changed shape in ${outfile}; update shareNamespaceObjects in packaging/build-sea.ts`);
+  }
+  const shared = [
+    '// packaging/build-sea.ts: one namespace object per CommonJS module (see shareNamespaceObjects).',
+    'var __toESMFresh = __toESM, __toESMShared = new WeakMap();',
+    '__toESM = (mod, isNodeMode) => {',
+    '  if (mod == null || (typeof mod !== "object" && typeof mod !== "function") || mod.__esModule) return __toESMFresh(mod, isNodeMode);',
+    '  let ns = __toESMShared.get(mod);',
+    '  if (ns === void 0) __toESMShared.set(mod, ns = __toESMFresh(mod, isNodeMode));',
+    '  return ns;',
+    '};',
+    '',
+  ].join('\n');
+  fs.writeFileSync(outfile, text.replace(anchor, (line) => line + shared));
 }
 
 function makeBlob(node: string, script: string, assets: Record<string, string>): string {
@@ -240,6 +268,13 @@ async function buildSea(): Promise<void> {
   stripIfPossible(shippedAddon, !args.has('--no-strip'), '--strip-unneeded');
   const assets: Record<string, string> = { 'qga_native.node': shippedAddon };
   for (const { addon, file } of dependencyAddons) assets[addon.asset] = file;
+  // Each addon's sha256 travels beside it (`<key>.sha256`), so the executable names its extracted
+  // copy without loading node:crypto at start-up (src/native/packaged-addon.ts).
+  for (const [key, file] of Object.entries(assets)) {
+    const digestFile = path.join(WORK, `${key}.sha256`);
+    fs.writeFileSync(digestFile, createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+    assets[`${key}.sha256`] = digestFile;
+  }
   const blob = makeBlob(node, script, assets);
 
   const partial = `${OUTPUT}.partial`;

@@ -4,7 +4,6 @@
  * and reports "ready" on the pipe; only then does the parent exit 0, so a start-up error still
  * reaches whoever started the agent (qemu-ga ≥ 10.0 also daemonizes after opening the channel).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
 const ENV_FLAG = 'QGA_TS_DAEMON_CHILD';
@@ -15,6 +14,9 @@ export function isDaemonChild(env: NodeJS.ProcessEnv): boolean {
 }
 
 export function runDaemonParent(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // Only the -d parent spawns; the agent itself never loads child_process at start-up.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(process.execPath, [...process.execArgv, ...argv], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],

@@ -8,9 +8,10 @@ import type { AgentConfig } from './config/agent-config';
 import { parseCommandLine } from './config/cli';
 import { readConfigFileFromDisk } from './config/read-config-file';
 import { createHandlers } from './commands';
-import { createFileHandleTable } from './commands/file';
 import { createFsfreezeGroup, defaultFsfreezeDeps, FROZEN_MARKER_NAME } from './commands/fsfreeze';
-import { createCommandRunner } from './commands/run-command';
+import type { CommandRunner } from './commands/run-command';
+import type { StdioFile } from './commands/stdio-file';
+import { HandleTable } from './state/handle-table';
 import type { NativeHelper } from './native/native-helper';
 import { loadAgentNativeHelper } from './native/packaged-addon';
 import { loadPersistentState } from './state/persistent-state';
@@ -80,8 +81,8 @@ async function runAgent(config: AgentConfig): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 1;
   }
-  const fileHandles = createFileHandleTable(persistent);
-  const runCommand = createCommandRunner();
+  const fileHandles = new HandleTable<StdioFile>(persistent);
+  const runCommand = deferredCommandRunner();
   const fsfreeze = createFsfreezeGroup(
     defaultFsfreezeDeps({
       native: native.available ? native : nativeFreezeUnavailable(native.reason),
@@ -189,6 +190,19 @@ async function runAgent(config: AgentConfig): Promise<number> {
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
+}
+
+/**
+ * qemu-ga's ga_run_command, built at its first use (a hook, a password, a shutdown): it needs
+ * child_process, net and crypto, which an agent that is only polled never loads.
+ */
+function deferredCommandRunner(): CommandRunner {
+  let runner: CommandRunner | null = null;
+  return (argv, input, action) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    runner ??= (require('./commands/run-command') as typeof import('./commands/run-command')).createCommandRunner();
+    return runner(argv, input, action);
+  };
 }
 
 /** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */

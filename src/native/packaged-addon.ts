@@ -8,7 +8,7 @@
  *   1. a packaged copy: `<dir of binary>/qga_native.node`, `<dir of binary>/../lib/qga-ts/…`,
  *      `/usr/lib/qga-ts/…`;
  *   2. an earlier extraction of the embedded asset, named by its sha256, in an exec-capable
- *      directory: reused after checking its hash, WITHOUT writing anything. A restart while the
+ *      directory: reused after comparing its bytes with the asset, WITHOUT writing anything. A restart while the
  *      guest is frozen (Restart=always after a crash or kill -9) must never write: the write would
  *      block in D state on the frozen filesystem and nobody could thaw it;
  *   3. a fresh extraction into the first directory that is ours, exec-capable and writable —
@@ -25,7 +25,6 @@
  * accepted only when they are real directories owned by us (or root) and not writable by others,
  * since a root daemon dlopen()s what it finds there.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,6 +39,8 @@ import {
 
 /** The SEA asset key of our addon (packaging/build-sea.ts embeds it under this name). */
 export const NATIVE_ASSET_KEY = 'qga_native.node';
+/** The asset beside each embedded addon that holds its sha256 in hex, computed at build time. */
+export const digestAssetKey = (assetKey: string): string => `${assetKey}.sha256`;
 export const NATIVE_FILE_NAME = 'qga_native.node';
 /** Where the .deb installs the packaged copy; also the conventional place for a manual install. */
 export const PACKAGED_NATIVE_DIR = '/usr/lib/qga-ts';
@@ -129,11 +130,28 @@ export interface LocateEmbeddedOptions {
   pid: number;
   /** /proc/self/mountinfo text */
   mountInfo: string;
+  /**
+   * The data's sha256 in hex when the build recorded it (the `.sha256` asset); computed here
+   * otherwise, which loads node:crypto.
+   */
+  sha256?: string | undefined;
 }
 
 export type LocateResult = { path: string; written: boolean } | { path: null; reasons: string[] };
 
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const sha256 = (data: Uint8Array): string =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(data).digest('hex');
+
+/** A recorded digest that is well-formed, else null (then the data is hashed here). */
+function recordedDigest(sea: SeaAssets, assetKey: string): string | undefined {
+  try {
+    const text = Buffer.from(sea.getAsset(digestAssetKey(assetKey))).toString('latin1').trim();
+    return /^[0-9a-f]{64}$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Why we must not trust (or write into) this directory, or null. Missing directories are not refused here. */
 function directoryRefusal(dir: string, uid: number): string | null {
@@ -160,8 +178,11 @@ function nearestExisting(dir: string): string | null {
   }
 }
 
-/** An existing copy that is ours and has the right bytes; reads only. */
-function verifiedCopy(file: string, expectedHash: string, uid: number): string | null {
+/**
+ * An existing copy that is ours and has exactly the asset's bytes; reads only. Comparing the
+ * bytes is both stricter than comparing a hash and cheaper (no hashing at start-up).
+ */
+function verifiedCopy(file: string, expected: Uint8Array, uid: number): string | null {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(file);
@@ -172,7 +193,7 @@ function verifiedCopy(file: string, expectedHash: string, uid: number): string |
   if (st.uid !== uid && st.uid !== 0) return `owned by uid ${st.uid}`;
   if ((st.mode & 0o022) !== 0) return 'writable by group or others';
   try {
-    return sha256(fs.readFileSync(file)) === expectedHash ? null : 'content does not match its name';
+    return Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength).equals(fs.readFileSync(file)) ? null : 'content does not match its name';
   } catch (e) {
     return (e as Error).message;
   }
@@ -211,8 +232,7 @@ function writeAtomically(dir: string, name: string, data: Uint8Array, pid: numbe
  * there (nothing written), else a new one when writing is allowed. Never throws.
  */
 export function locateEmbeddedAddon(assetKey: string, data: Uint8Array, opts: LocateEmbeddedOptions): LocateResult {
-  const hash = sha256(data);
-  const name = contentAddressedName(assetKey, hash);
+  const name = contentAddressedName(assetKey, opts.sha256 ?? sha256(data));
   const mounts = parseMountInfo(opts.mountInfo);
   const reasons: string[] = [];
   const usable: string[] = [];
@@ -229,7 +249,7 @@ export function locateEmbeddedAddon(assetKey: string, data: Uint8Array, opts: Lo
       continue;
     }
     const file = path.join(dir, name);
-    const problem = verifiedCopy(file, hash, opts.uid);
+    const problem = verifiedCopy(file, data, opts.uid);
     if (problem === null) return { path: file, written: false };
     if (problem !== 'absent') reasons.push(`${file}: ${problem}`);
     usable.push(dir);
@@ -255,7 +275,7 @@ export function locateEmbeddedAddon(assetKey: string, data: Uint8Array, opts: Lo
       }
       writeAtomically(dir, name, data, opts.pid);
       // Re-check what is now there: another process may have raced us into a shared directory.
-      const problem = verifiedCopy(path.join(dir, name), hash, opts.uid);
+      const problem = verifiedCopy(path.join(dir, name), data, opts.uid);
       if (problem === null) return { path: path.join(dir, name), written: true };
       reasons.push(`${path.join(dir, name)}: ${problem} after writing`);
     } catch (e) {
@@ -338,6 +358,7 @@ export function loadAgentNativeHelper(opts: AgentNativeOptions): NativeHelper | 
     uid,
     pid: opts.pid ?? process.pid,
     mountInfo,
+    sha256: recordedDigest(sea, NATIVE_ASSET_KEY),
   });
   if (located.path === null) {
     reasons.push(...located.reasons);
@@ -385,6 +406,7 @@ export function loadEmbeddedDependencyAddon(assetKey: string): unknown {
     uid,
     pid: process.pid,
     mountInfo: fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+    sha256: recordedDigest(sea, assetKey),
   });
   if (located.path === null) throw new Error(`cannot load the embedded ${assetKey}: ${[...reasons, ...located.reasons].join('; ')}`);
   return tryLoad(located.path);

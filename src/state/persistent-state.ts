@@ -15,7 +15,6 @@
  * `fd_counter=abc` and `fd_counter=9223372036854775806` both give handle 0 next). Writing always
  * produces a fresh file with just that one group, as g_key_file_to_data of a new keyfile does.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -47,10 +46,16 @@ const fsOpen = promisify(fs.open);
 const fsWrite = promisify(fs.write);
 const fsFsync = promisify(fs.fsync);
 const fsClose = promisify(fs.close);
+// The callback API, not fs.promises: that module is not otherwise loaded at start-up, when the
+// first start writes the file.
+const fsRename = promisify(fs.rename);
+const fsUnlink = promisify(fs.unlink);
 
 export function defaultStateFileIo(): StateFileIo {
   return {
-    readFile: (file) => fs.promises.readFile(file),
+    // Read once at start-up, before the first reply: a synchronous read of a 25-byte file is
+    // cheaper than starting the thread pool on the critical path.
+    readFile: async (file) => fs.readFileSync(file),
     createExclusive: (file, mode) =>
       fsOpen(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode),
     writeAll: async (fd, data) => {
@@ -61,9 +66,11 @@ export function defaultStateFileIo(): StateFileIo {
     },
     fsync: (fd) => fsFsync(fd),
     close: (fd) => fsClose(fd),
-    rename: (from, to) => fs.promises.rename(from, to),
-    unlink: (file) => fs.promises.unlink(file),
-    tempSuffix: () => randomBytes(4).toString('hex'),
+    rename: (from, to) => fsRename(from, to),
+    unlink: (file) => fsUnlink(file),
+    // Only needs to differ from a leftover of an earlier run (O_EXCL refuses a clash, the state
+    // directory is root's): no need to load node:crypto at start-up for it.
+    tempSuffix: () => Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0'),
   };
 }
 

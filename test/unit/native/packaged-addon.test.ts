@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -146,6 +147,22 @@ test('extracts once, then reuses the verified copy without writing anything', (t
   assert.equal(after.mtimeMs, before.mtimeMs);
   assert.equal(after.ino, before.ino);
   assert.deepEqual(listing(dir), [path.basename(first.path)]);
+});
+
+test('the name comes from the digest recorded at build time; the bytes decide whether a copy is reused', (t) => {
+  const dir = path.join(tempDir(t), 'extract');
+  const data = new Uint8Array(Buffer.from('recorded digest case'));
+  const digest = createHash('sha256').update(data).digest('hex');
+  const opts = { allowWrite: true, directories: [dir], uid: process.getuid!(), pid: 2, mountInfo: ROOT_ONLY_MOUNTINFO };
+  const first = locateEmbeddedAddon('qga_native.node', data, { ...opts, sha256: digest });
+  assert.ok(first.path !== null);
+  assert.equal(path.basename(first.path), `qga_native-${digest}.node`);
+  // The same name computed here (no recorded digest) finds the same copy without writing.
+  assert.deepEqual(locateEmbeddedAddon('qga_native.node', data, { ...opts, allowWrite: false }), { path: first.path, written: false });
+  // Other bytes under that recorded name are refused: a wrong digest cannot smuggle in a file.
+  const other = new Uint8Array(Buffer.from('different bytes, same claimed digest'));
+  const refused = locateEmbeddedAddon('qga_native.node', other, { ...opts, allowWrite: false, sha256: digest });
+  assert.ok(refused.path === null && refused.reasons.some((r) => r.includes('content does not match its name')));
 });
 
 test('a copy whose bytes do not match its name is not reused, and is replaced when writing is allowed', (t) => {
