@@ -180,8 +180,11 @@ export function emitValidators(model: SchemaModel, schemaPath: string): string {
     const shape = c.args.map((m) => `    ${quote(m.name)}: ${validatorExpr(m.type, model)}${m.optional ? '.optional()' : ''},\n`).join('');
     out += `  ${quote(c.name)}: qv.args({${shape ? `\n${shape}  ` : ''}}),\n`;
   }
-  out += `} as const;\n`;
-  out += emitFastChecks(model);
+  out += `} as const;\n\n`;
+  out += `/** Validate one command's arguments: the typed value, or qemu-ga's error for the first problem. */\n`;
+  out += `export function checkArguments(name: keyof typeof ARGUMENT_VALIDATORS, input: unknown): qv.ArgumentCheck {\n`;
+  out += `  return qv.validateArguments(ARGUMENT_VALIDATORS[name], input);\n`;
+  out += `}\n`;
   return out;
 }
 
@@ -199,7 +202,7 @@ const FAST_SCALAR: Record<string, (v: string) => string> = {
  * every error text. Saves a zod parse on the hot path (guest-sync, guest-file-read, …).
  */
 function emitFastChecks(model: SchemaModel): string {
-  let out = `\n/** Accept-only shortcuts; null means "ask the validator above" (which gives the error text). */\n`;
+  let out = `\n/** Accept-only shortcuts; null means "ask checkArguments" (which gives the error text). */\n`;
   out += `export const FAST_ARGUMENT_CHECKS: { readonly [name: string]: (a: { readonly [k: string]: unknown }) => object | null } = {\n`;
   for (const c of model.commands) {
     if (c.args.length === 0) continue;
@@ -227,7 +230,12 @@ export function emitCommands(model: SchemaModel, schemaPath: string): string {
   let out = banner(schemaPath);
   out += `import type { CommandHandler } from '../dispatch/command-context';\n`;
   out += `import type * as T from './qga-types';\n`;
-  out += `import { ARGUMENT_VALIDATORS, FAST_ARGUMENT_CHECKS } from './qga-validators';\n\n`;
+  out += `import type { ArgumentCheck } from '../dispatch/argument-validation';\n\n`;
+  out += `// The zod validators (./qga-validators) are required by the first request that needs one, not\n`;
+  out += `// at start-up: building them and loading zod is a large part of the agent's start. Well-formed\n`;
+  out += `// scalar arguments never need them (FAST_ARGUMENT_CHECKS below).\n`;
+  out += `// eslint-disable-next-line @typescript-eslint/no-require-imports\n`;
+  out += `const validators = (): typeof import('./qga-validators') => require('./qga-validators');\n\n`;
   out += `/** One handler per schema command; a missing or mistyped handler is a compile error. */\n`;
   out += `export interface QgaCommandHandlers {\n`;
   for (const c of model.commands) {
@@ -245,15 +253,17 @@ export function emitCommands(model: SchemaModel, schemaPath: string): string {
   out += `  readonly returnsValue: boolean;\n`;
   out += `  /** true when at least one argument is required */\n`;
   out += `  readonly requiresArguments: boolean;\n`;
-  out += `  readonly validateArguments: (typeof ARGUMENT_VALIDATORS)[QgaCommandName];\n`;
-  out += `  /** accept-only shortcut for all-scalar arguments; null falls back to validateArguments */\n`;
+  out += `  /** the full validation (zod), with qemu-ga's error texts */\n`;
+  out += `  readonly checkArguments: (input: unknown) => ArgumentCheck;\n`;
+  out += `  /** accept-only shortcut for all-scalar arguments; null falls back to checkArguments */\n`;
   out += `  readonly fastArguments: ((a: { readonly [k: string]: unknown }) => object | null) | undefined;\n`;
   out += `}\n\n`;
+  out += emitFastChecks(model).slice(1) + '\n';
   out += `/** Every command in registration order (guest-info lists them reversed, as qemu-ga does). */\n`;
   out += `export const QGA_COMMANDS: readonly QgaCommandSpec[] = [\n`;
   for (const c of model.commands) {
     const required = c.args.some((m) => !m.optional);
-    out += `  { name: ${quote(c.name)}, successResponse: ${c.successResponse}, returnsValue: ${c.returns !== null}, requiresArguments: ${required}, validateArguments: ARGUMENT_VALIDATORS[${quote(c.name)}], fastArguments: FAST_ARGUMENT_CHECKS[${quote(c.name)}] },\n`;
+    out += `  { name: ${quote(c.name)}, successResponse: ${c.successResponse}, returnsValue: ${c.returns !== null}, requiresArguments: ${required}, checkArguments: (a) => validators().checkArguments(${quote(c.name)}, a), fastArguments: FAST_ARGUMENT_CHECKS[${quote(c.name)}] },\n`;
   }
   out += `];\n`;
   return out;

@@ -169,6 +169,9 @@ export function issueToError(issue: ZodIssue): QgaError {
   return Errors.generic(`Invalid parameter '${name}'`);
 }
 
+/** The outcome of validating a command's arguments. */
+export type ArgumentCheck = { ok: true; value: unknown } | { ok: false; error: QgaError };
+
 /** Validate, returning the typed arguments or qemu-ga's error for the first problem. */
 export function validateArguments<T extends ZodTypeAny>(schema: T, input: unknown): { ok: true; value: z.output<T> } | { ok: false; error: QgaError } {
   const r = schema.safeParse(input);

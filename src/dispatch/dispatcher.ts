@@ -10,7 +10,6 @@ import { Errors, QgaError, toQgaError } from '../protocol/errors';
 import type { JsonValue } from '../protocol/json-value';
 import { readEnvelope } from '../protocol/request-envelope';
 import { encodeError, encodeReturn } from '../protocol/response-encoder';
-import { validateArguments } from './argument-validation';
 import type { AgentServices, CommandContext, CommandInfo, SessionControl } from './command-context';
 import { isUnavailable, type HandlerTable } from './handler-table';
 
@@ -95,7 +94,7 @@ export class Dispatcher {
     if (fast !== null) {
       args = fast;
     } else if (spec.requiresArguments || (env.args !== undefined && hasMembers(env.args))) {
-      const v = validateArguments(spec.validateArguments, env.args ?? {});
+      const v = spec.checkArguments(env.args ?? {});
       if (!v.ok) return encodeError(v.error, id);
       args = v.value;
     } else {

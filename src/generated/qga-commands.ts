@@ -2,7 +2,13 @@
 // npm run gen:check fails when this file is stale.
 import type { CommandHandler } from '../dispatch/command-context';
 import type * as T from './qga-types';
-import { ARGUMENT_VALIDATORS, FAST_ARGUMENT_CHECKS } from './qga-validators';
+import type { ArgumentCheck } from '../dispatch/argument-validation';
+
+// The zod validators (./qga-validators) are required by the first request that needs one, not
+// at start-up: building them and loading zod is a large part of the agent's start. Well-formed
+// scalar arguments never need them (FAST_ARGUMENT_CHECKS below).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const validators = (): typeof import('./qga-validators') => require('./qga-validators');
 
 /** One handler per schema command; a missing or mistyped handler is a compile error. */
 export interface QgaCommandHandlers {
@@ -246,56 +252,199 @@ export interface QgaCommandSpec {
   readonly returnsValue: boolean;
   /** true when at least one argument is required */
   readonly requiresArguments: boolean;
-  readonly validateArguments: (typeof ARGUMENT_VALIDATORS)[QgaCommandName];
-  /** accept-only shortcut for all-scalar arguments; null falls back to validateArguments */
+  /** the full validation (zod), with qemu-ga's error texts */
+  readonly checkArguments: (input: unknown) => ArgumentCheck;
+  /** accept-only shortcut for all-scalar arguments; null falls back to checkArguments */
   readonly fastArguments: ((a: { readonly [k: string]: unknown }) => object | null) | undefined;
 }
 
+/** Accept-only shortcuts; null means "ask checkArguments" (which gives the error text). */
+export const FAST_ARGUMENT_CHECKS: { readonly [name: string]: (a: { readonly [k: string]: unknown }) => object | null } = {
+  'guest-sync-delimited': (a) => {
+    let present = 0;
+    const v0 = a['id'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'id': v0 };
+  },
+  'guest-sync': (a) => {
+    let present = 0;
+    const v0 = a['id'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'id': v0 };
+  },
+  'guest-set-time': (a) => {
+    let present = 0;
+    const v0 = a['time'];
+    if (v0 !== undefined) { if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { ...(v0 !== undefined && { 'time': v0 }) };
+  },
+  'guest-shutdown': (a) => {
+    let present = 0;
+    const v0 = a['mode'];
+    if (v0 !== undefined) { if (!(typeof v0 === 'string')) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { ...(v0 !== undefined && { 'mode': v0 }) };
+  },
+  'guest-file-open': (a) => {
+    let present = 0;
+    const v0 = a['path'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    const v1 = a['mode'];
+    if (v1 !== undefined) { if (!(typeof v1 === 'string')) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'path': v0, ...(v1 !== undefined && { 'mode': v1 }) };
+  },
+  'guest-file-close': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0 };
+  },
+  'guest-file-read': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    const v1 = a['count'];
+    if (v1 !== undefined) { if (!(typeof v1 === 'bigint' && v1 >= -9223372036854775808n && v1 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0, ...(v1 !== undefined && { 'count': v1 }) };
+  },
+  'guest-file-write': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    const v1 = a['buf-b64'];
+    if (!(typeof v1 === 'string')) return null;
+    present++;
+    const v2 = a['count'];
+    if (v2 !== undefined) { if (!(typeof v2 === 'bigint' && v2 >= -9223372036854775808n && v2 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0, 'buf-b64': v1, ...(v2 !== undefined && { 'count': v2 }) };
+  },
+  'guest-file-flush': (a) => {
+    let present = 0;
+    const v0 = a['handle'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'handle': v0 };
+  },
+  'guest-fstrim': (a) => {
+    let present = 0;
+    const v0 = a['minimum'];
+    if (v0 !== undefined) { if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null; present++; }
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { ...(v0 !== undefined && { 'minimum': v0 }) };
+  },
+  'guest-set-user-password': (a) => {
+    let present = 0;
+    const v0 = a['username'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    const v1 = a['password'];
+    if (!(typeof v1 === 'string')) return null;
+    present++;
+    const v2 = a['crypted'];
+    if (!(typeof v2 === 'boolean')) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'username': v0, 'password': v1, 'crypted': v2 };
+  },
+  'guest-exec-status': (a) => {
+    let present = 0;
+    const v0 = a['pid'];
+    if (!(typeof v0 === 'bigint' && v0 >= -9223372036854775808n && v0 <= 9223372036854775807n)) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'pid': v0 };
+  },
+  'guest-ssh-get-authorized-keys': (a) => {
+    let present = 0;
+    const v0 = a['username'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'username': v0 };
+  },
+  'guest-get-statvfs': (a) => {
+    let present = 0;
+    const v0 = a['path'];
+    if (!(typeof v0 === 'string')) return null;
+    present++;
+    for (const _ in a) present--;
+    if (present !== 0) return null;
+    return { 'path': v0 };
+  },
+};
+
 /** Every command in registration order (guest-info lists them reversed, as qemu-ga does). */
 export const QGA_COMMANDS: readonly QgaCommandSpec[] = [
-  { name: 'guest-sync-delimited', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-sync-delimited'], fastArguments: FAST_ARGUMENT_CHECKS['guest-sync-delimited'] },
-  { name: 'guest-sync', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-sync'], fastArguments: FAST_ARGUMENT_CHECKS['guest-sync'] },
-  { name: 'guest-ping', successResponse: true, returnsValue: false, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-ping'], fastArguments: FAST_ARGUMENT_CHECKS['guest-ping'] },
-  { name: 'guest-get-time', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-time'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-time'] },
-  { name: 'guest-set-time', successResponse: true, returnsValue: false, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-set-time'], fastArguments: FAST_ARGUMENT_CHECKS['guest-set-time'] },
-  { name: 'guest-info', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-info'], fastArguments: FAST_ARGUMENT_CHECKS['guest-info'] },
-  { name: 'guest-shutdown', successResponse: false, returnsValue: false, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-shutdown'], fastArguments: FAST_ARGUMENT_CHECKS['guest-shutdown'] },
-  { name: 'guest-file-open', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-file-open'], fastArguments: FAST_ARGUMENT_CHECKS['guest-file-open'] },
-  { name: 'guest-file-close', successResponse: true, returnsValue: false, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-file-close'], fastArguments: FAST_ARGUMENT_CHECKS['guest-file-close'] },
-  { name: 'guest-file-read', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-file-read'], fastArguments: FAST_ARGUMENT_CHECKS['guest-file-read'] },
-  { name: 'guest-file-write', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-file-write'], fastArguments: FAST_ARGUMENT_CHECKS['guest-file-write'] },
-  { name: 'guest-file-seek', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-file-seek'], fastArguments: FAST_ARGUMENT_CHECKS['guest-file-seek'] },
-  { name: 'guest-file-flush', successResponse: true, returnsValue: false, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-file-flush'], fastArguments: FAST_ARGUMENT_CHECKS['guest-file-flush'] },
-  { name: 'guest-fsfreeze-status', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-fsfreeze-status'], fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-status'] },
-  { name: 'guest-fsfreeze-freeze', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-fsfreeze-freeze'], fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-freeze'] },
-  { name: 'guest-fsfreeze-freeze-list', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-fsfreeze-freeze-list'], fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-freeze-list'] },
-  { name: 'guest-fsfreeze-thaw', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-fsfreeze-thaw'], fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-thaw'] },
-  { name: 'guest-fstrim', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-fstrim'], fastArguments: FAST_ARGUMENT_CHECKS['guest-fstrim'] },
-  { name: 'guest-suspend-disk', successResponse: false, returnsValue: false, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-suspend-disk'], fastArguments: FAST_ARGUMENT_CHECKS['guest-suspend-disk'] },
-  { name: 'guest-suspend-ram', successResponse: false, returnsValue: false, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-suspend-ram'], fastArguments: FAST_ARGUMENT_CHECKS['guest-suspend-ram'] },
-  { name: 'guest-suspend-hybrid', successResponse: false, returnsValue: false, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-suspend-hybrid'], fastArguments: FAST_ARGUMENT_CHECKS['guest-suspend-hybrid'] },
-  { name: 'guest-network-get-interfaces', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-network-get-interfaces'], fastArguments: FAST_ARGUMENT_CHECKS['guest-network-get-interfaces'] },
-  { name: 'guest-get-vcpus', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-vcpus'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-vcpus'] },
-  { name: 'guest-set-vcpus', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-set-vcpus'], fastArguments: FAST_ARGUMENT_CHECKS['guest-set-vcpus'] },
-  { name: 'guest-get-disks', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-disks'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-disks'] },
-  { name: 'guest-get-fsinfo', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-fsinfo'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-fsinfo'] },
-  { name: 'guest-set-user-password', successResponse: true, returnsValue: false, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-set-user-password'], fastArguments: FAST_ARGUMENT_CHECKS['guest-set-user-password'] },
-  { name: 'guest-get-memory-blocks', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-memory-blocks'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-memory-blocks'] },
-  { name: 'guest-set-memory-blocks', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-set-memory-blocks'], fastArguments: FAST_ARGUMENT_CHECKS['guest-set-memory-blocks'] },
-  { name: 'guest-get-memory-block-info', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-memory-block-info'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-memory-block-info'] },
-  { name: 'guest-exec-status', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-exec-status'], fastArguments: FAST_ARGUMENT_CHECKS['guest-exec-status'] },
-  { name: 'guest-exec', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-exec'], fastArguments: FAST_ARGUMENT_CHECKS['guest-exec'] },
-  { name: 'guest-get-host-name', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-host-name'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-host-name'] },
-  { name: 'guest-get-users', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-users'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-users'] },
-  { name: 'guest-get-timezone', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-timezone'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-timezone'] },
-  { name: 'guest-get-osinfo', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-osinfo'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-osinfo'] },
-  { name: 'guest-ssh-get-authorized-keys', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-ssh-get-authorized-keys'], fastArguments: FAST_ARGUMENT_CHECKS['guest-ssh-get-authorized-keys'] },
-  { name: 'guest-ssh-add-authorized-keys', successResponse: true, returnsValue: false, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-ssh-add-authorized-keys'], fastArguments: FAST_ARGUMENT_CHECKS['guest-ssh-add-authorized-keys'] },
-  { name: 'guest-ssh-remove-authorized-keys', successResponse: true, returnsValue: false, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-ssh-remove-authorized-keys'], fastArguments: FAST_ARGUMENT_CHECKS['guest-ssh-remove-authorized-keys'] },
-  { name: 'guest-get-diskstats', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-diskstats'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-diskstats'] },
-  { name: 'guest-get-cpustats', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-cpustats'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-cpustats'] },
-  { name: 'guest-get-load', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-load'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-load'] },
-  { name: 'guest-network-get-route', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-network-get-route'], fastArguments: FAST_ARGUMENT_CHECKS['guest-network-get-route'] },
-  { name: 'guest-get-statvfs', successResponse: true, returnsValue: true, requiresArguments: true, validateArguments: ARGUMENT_VALIDATORS['guest-get-statvfs'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-statvfs'] },
-  { name: 'guest-get-memory-stats', successResponse: true, returnsValue: true, requiresArguments: false, validateArguments: ARGUMENT_VALIDATORS['guest-get-memory-stats'], fastArguments: FAST_ARGUMENT_CHECKS['guest-get-memory-stats'] },
+  { name: 'guest-sync-delimited', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-sync-delimited', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-sync-delimited'] },
+  { name: 'guest-sync', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-sync', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-sync'] },
+  { name: 'guest-ping', successResponse: true, returnsValue: false, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-ping', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-ping'] },
+  { name: 'guest-get-time', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-time', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-time'] },
+  { name: 'guest-set-time', successResponse: true, returnsValue: false, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-set-time', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-set-time'] },
+  { name: 'guest-info', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-info', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-info'] },
+  { name: 'guest-shutdown', successResponse: false, returnsValue: false, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-shutdown', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-shutdown'] },
+  { name: 'guest-file-open', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-file-open', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-file-open'] },
+  { name: 'guest-file-close', successResponse: true, returnsValue: false, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-file-close', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-file-close'] },
+  { name: 'guest-file-read', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-file-read', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-file-read'] },
+  { name: 'guest-file-write', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-file-write', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-file-write'] },
+  { name: 'guest-file-seek', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-file-seek', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-file-seek'] },
+  { name: 'guest-file-flush', successResponse: true, returnsValue: false, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-file-flush', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-file-flush'] },
+  { name: 'guest-fsfreeze-status', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-fsfreeze-status', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-status'] },
+  { name: 'guest-fsfreeze-freeze', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-fsfreeze-freeze', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-freeze'] },
+  { name: 'guest-fsfreeze-freeze-list', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-fsfreeze-freeze-list', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-freeze-list'] },
+  { name: 'guest-fsfreeze-thaw', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-fsfreeze-thaw', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-fsfreeze-thaw'] },
+  { name: 'guest-fstrim', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-fstrim', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-fstrim'] },
+  { name: 'guest-suspend-disk', successResponse: false, returnsValue: false, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-suspend-disk', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-suspend-disk'] },
+  { name: 'guest-suspend-ram', successResponse: false, returnsValue: false, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-suspend-ram', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-suspend-ram'] },
+  { name: 'guest-suspend-hybrid', successResponse: false, returnsValue: false, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-suspend-hybrid', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-suspend-hybrid'] },
+  { name: 'guest-network-get-interfaces', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-network-get-interfaces', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-network-get-interfaces'] },
+  { name: 'guest-get-vcpus', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-vcpus', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-vcpus'] },
+  { name: 'guest-set-vcpus', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-set-vcpus', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-set-vcpus'] },
+  { name: 'guest-get-disks', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-disks', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-disks'] },
+  { name: 'guest-get-fsinfo', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-fsinfo', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-fsinfo'] },
+  { name: 'guest-set-user-password', successResponse: true, returnsValue: false, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-set-user-password', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-set-user-password'] },
+  { name: 'guest-get-memory-blocks', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-memory-blocks', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-memory-blocks'] },
+  { name: 'guest-set-memory-blocks', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-set-memory-blocks', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-set-memory-blocks'] },
+  { name: 'guest-get-memory-block-info', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-memory-block-info', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-memory-block-info'] },
+  { name: 'guest-exec-status', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-exec-status', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-exec-status'] },
+  { name: 'guest-exec', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-exec', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-exec'] },
+  { name: 'guest-get-host-name', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-host-name', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-host-name'] },
+  { name: 'guest-get-users', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-users', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-users'] },
+  { name: 'guest-get-timezone', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-timezone', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-timezone'] },
+  { name: 'guest-get-osinfo', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-osinfo', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-osinfo'] },
+  { name: 'guest-ssh-get-authorized-keys', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-ssh-get-authorized-keys', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-ssh-get-authorized-keys'] },
+  { name: 'guest-ssh-add-authorized-keys', successResponse: true, returnsValue: false, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-ssh-add-authorized-keys', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-ssh-add-authorized-keys'] },
+  { name: 'guest-ssh-remove-authorized-keys', successResponse: true, returnsValue: false, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-ssh-remove-authorized-keys', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-ssh-remove-authorized-keys'] },
+  { name: 'guest-get-diskstats', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-diskstats', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-diskstats'] },
+  { name: 'guest-get-cpustats', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-cpustats', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-cpustats'] },
+  { name: 'guest-get-load', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-load', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-load'] },
+  { name: 'guest-network-get-route', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-network-get-route', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-network-get-route'] },
+  { name: 'guest-get-statvfs', successResponse: true, returnsValue: true, requiresArguments: true, checkArguments: (a) => validators().checkArguments('guest-get-statvfs', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-statvfs'] },
+  { name: 'guest-get-memory-stats', successResponse: true, returnsValue: true, requiresArguments: false, checkArguments: (a) => validators().checkArguments('guest-get-memory-stats', a), fastArguments: FAST_ARGUMENT_CHECKS['guest-get-memory-stats'] },
 ];
