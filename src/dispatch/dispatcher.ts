@@ -8,6 +8,7 @@ import { QGA_COMMANDS, type QgaCommandName, type QgaCommandSpec } from '../gener
 import type { AgentLogger } from '../logging/agent-logger';
 import { Errors, QgaError, toQgaError } from '../protocol/errors';
 import type { JsonValue } from '../protocol/json-value';
+import { KnownStrings, PROTOCOL_STRINGS } from '../protocol/known-strings';
 import { readEnvelope } from '../protocol/request-envelope';
 import { encodeError, encodeReturn } from '../protocol/response-encoder';
 import type { AgentServices, CommandContext, CommandInfo, SessionControl } from './command-context';
@@ -32,27 +33,47 @@ export type Reply = string | null;
 
 type AnyHandler = (args: unknown, ctx: CommandContext) => unknown;
 
+/**
+ * Everything the gate needs about one command, decided once: the lists and the handler table do
+ * not change while the agent runs, so a request costs one lookup here plus the freeze check.
+ */
+interface CommandEntry {
+  readonly spec: QgaCommandSpec;
+  readonly handler: AnyHandler;
+  /** neither unavailable nor excluded by the allow/block lists */
+  readonly listedEnabled: boolean;
+  readonly freezeAllowed: boolean;
+}
+
 export class Dispatcher {
-  private readonly specs = new Map<string, QgaCommandSpec>();
-  private readonly blocked: ReadonlySet<string>;
-  private readonly allowed: ReadonlySet<string> | null;
+  private readonly commands = new Map<string, CommandEntry>();
   private readonly unavailable: ReadonlyMap<string, string>;
   private readonly logger: AgentLogger;
-  private readonly handlers: HandlerTable;
   private services: AgentServices | null = null;
+  /** the envelope's member names and every command name, for the sessions' lexers */
+  readonly knownStrings: KnownStrings;
 
   constructor(opts: DispatcherOptions) {
-    for (const spec of QGA_COMMANDS) this.specs.set(spec.name, spec);
-    this.handlers = opts.handlers;
-    this.blocked = new Set(opts.blockRpcs);
-    this.allowed = opts.allowRpcs.length > 0 ? new Set(opts.allowRpcs) : null;
+    const blocked = new Set(opts.blockRpcs);
+    const allowed = opts.allowRpcs.length > 0 ? new Set(opts.allowRpcs) : null;
     const unavailable = new Map(opts.unavailable ?? []);
     for (const spec of QGA_COMMANDS) {
-      const h = this.handlers[spec.name];
+      const h = opts.handlers[spec.name];
       if (isUnavailable(h)) unavailable.set(spec.name, h.reason);
+    }
+    for (const spec of QGA_COMMANDS) {
+      const name = spec.name;
+      this.commands.set(name, {
+        spec,
+        handler: opts.handlers[name as QgaCommandName] as unknown as AnyHandler,
+        // reference §4.4: allow list, then block list
+        listedEnabled: !unavailable.has(name) && (allowed === null || allowed.has(name)) && !blocked.has(name),
+        freezeAllowed: FREEZE_ALLOWED.has(name),
+      });
     }
     this.unavailable = unavailable;
     this.logger = opts.logger;
+    this.knownStrings = new KnownStrings([...PROTOCOL_STRINGS, ...this.commands.keys()]);
   }
 
   /** The services handlers see; set once by the composition root (they need commandInfo()). */
@@ -62,11 +83,12 @@ export class Dispatcher {
 
   /** reference §4.4: allow list, then block list, then the freeze allow-list (freeze beats all). */
   isEnabled(name: string): boolean {
-    if (this.unavailable.has(name)) return false;
-    if (this.allowed && !this.allowed.has(name)) return false;
-    if (this.blocked.has(name)) return false;
-    if (this.services?.state.frozen && !FREEZE_ALLOWED.has(name)) return false;
-    return true;
+    const entry = this.commands.get(name);
+    return entry !== undefined && this.entryEnabled(entry);
+  }
+
+  private entryEnabled(entry: CommandEntry): boolean {
+    return entry.listedEnabled && (entry.freezeAllowed || !this.services?.state.frozen);
   }
 
   commandInfo(): CommandInfo[] {
@@ -85,9 +107,10 @@ export class Dispatcher {
     const env = readEnvelope(request);
     if (!env.ok) return encodeError(env.error, env.id);
     const { execute: name, id } = env;
-    const spec = this.specs.get(name);
-    if (!spec) return encodeError(Errors.commandNotFound(name), id);
-    if (!this.isEnabled(name)) return encodeError(Errors.commandDisabled(name), id);
+    const entry = this.commands.get(name);
+    if (entry === undefined) return encodeError(Errors.commandNotFound(name), id);
+    if (!this.entryEnabled(entry)) return encodeError(Errors.commandDisabled(name), id);
+    const spec = entry.spec;
 
     let args: unknown = env.args;
     const fast = env.args !== undefined && spec.fastArguments ? spec.fastArguments(env.args) : null;
@@ -101,13 +124,14 @@ export class Dispatcher {
       args = {};
     }
 
-    const log = this.logger.isLevelEnabled('info') ? this.logger.child({ cmd: name, id: loggableId(id) }) : this.logger;
-    const started = process.hrtime.bigint();
+    // Below info (the default level is warn) there is no per-request logger and no clock read.
+    const logging = this.logger.isLevelEnabled('info');
+    const log = logging ? this.logger.child({ cmd: name, id: loggableId(id) }) : this.logger;
+    const started = logging ? process.hrtime.bigint() : 0n;
     const ctx: CommandContext = { agent: this.services!, session, log };
-    const handler = this.handlers[spec.name as QgaCommandName] as unknown as AnyHandler;
     let result: unknown;
     try {
-      result = handler(args, ctx);
+      result = entry.handler(args, ctx);
     } catch (e) {
       return this.fail(e, spec, id, log, started);
     }

@@ -14,13 +14,14 @@ import { encodeError } from './response-encoder';
 import { StreamLexer, type StreamItem } from './stream-lexer';
 
 export interface ReplySink {
-  write(data: Buffer): void;
+  /** reply bytes as a latin1 string (Channel.write) */
+  write(data: string): void;
   /** stop delivering input (too many requests queued) / deliver again */
   pauseInput(): void;
   resumeInput(): void;
 }
 
-const DELIMITER = Buffer.from([0xff]);
+const DELIMITER = '\xff';
 /** Requests parsed but not yet answered before we stop reading the channel. */
 const MAX_QUEUED = 256;
 
@@ -31,7 +32,8 @@ export class ChannelSession implements SessionControl {
   private busy = false;
   private delimitNext = false;
   private inputPaused = false;
-  private pending: Buffer[] = [];
+  /** replies not yet written, latin1 */
+  private pending = '';
   private idleWaiters: (() => void)[] = [];
   /** bumped on reset so a reply of an old connection is never written to a new one */
   private generation = 0;
@@ -41,7 +43,7 @@ export class ChannelSession implements SessionControl {
     private readonly sink: ReplySink,
     private readonly logger: AgentLogger,
   ) {
-    this.lexer = new StreamLexer((item) => this.queue.push(item));
+    this.lexer = new StreamLexer((item) => this.queue.push(item), undefined, dispatcher.knownStrings);
   }
 
   /** SessionControl: guest-sync-delimited asks for a 0xFF before its own reply. */
@@ -67,7 +69,7 @@ export class ChannelSession implements SessionControl {
     this.queue = [];
     this.head = 0;
     this.delimitNext = false;
-    this.pending = [];
+    this.pending = '';
     this.generation++;
     this.busy = false;
     this.idleWaiters = [];
@@ -134,15 +136,16 @@ export class ChannelSession implements SessionControl {
     if (reply === null) return;
     if (this.delimitNext) {
       this.delimitNext = false;
-      this.pending.push(DELIMITER);
+      this.pending += DELIMITER;
     }
-    this.pending.push(Buffer.from(reply, 'latin1'));
+    // The encoder's output is ASCII, so as latin1 it already is the bytes to write.
+    this.pending += reply;
   }
 
   private flush(): void {
-    if (this.pending.length === 0) return;
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [];
+    if (this.pending === '') return;
+    const data = this.pending;
+    this.pending = '';
     this.sink.write(data);
   }
 }

@@ -13,16 +13,27 @@ export type Envelope =
 
 export function readEnvelope(request: JsonValue): Envelope {
   if (!isJsonObject(request)) return { ok: false, error: Errors.inputNotObject(), id: undefined };
-  const id = request['id'];
-  // The common case: only known members, all well-formed. Order only matters when several
-  // members are wrong, so the QDict walk below runs only then.
-  const execute = request['execute'];
-  const args = request['arguments'];
-  if (typeof execute === 'string' && (args === undefined || isJsonObject(args))) {
-    let known = 1 + (args === undefined ? 0 : 1) + (id === undefined ? 0 : 1);
-    for (const _ in request) known--;
-    if (known === 0) return { ok: true, execute, args: args as JsonObject | undefined, id };
+  // The common case: only known members, all well-formed, seen in one pass over the members
+  // (asking a null-prototype object for a member it lacks, such as an absent id, takes V8's
+  // slow path). Order only matters when several members are wrong, so the QDict walk below
+  // runs only then.
+  let execute: JsonValue | undefined;
+  let args: JsonValue | undefined;
+  let id: JsonValue | undefined;
+  let onlyKnown = true;
+  for (const key in request) {
+    if (key === 'execute') execute = request[key];
+    else if (key === 'arguments') args = request[key];
+    else if (key === 'id') id = request[key];
+    else {
+      onlyKnown = false;
+      break;
+    }
   }
+  if (onlyKnown && typeof execute === 'string' && (args === undefined || isJsonObject(args))) {
+    return { ok: true, execute, args, id };
+  }
+  id = request['id'];
   let hasExecute = false;
   for (const key of qdictOrder(Object.keys(request))) {
     const value = request[key] as JsonValue;

@@ -17,8 +17,11 @@
  * token spanning chunks is held as a latin1 rope, so a 48 MiB base64 string costs one scan and one
  * copy, and its rope already is the value.
  */
+// Imported: Node's global `Buffer` is a getter, called on every use in hot code.
+import { Buffer } from 'node:buffer';
 import { Errors, QgaError } from './errors';
 import { INT64_MIN, UINT64_MAX, type JsonObject, type JsonValue } from './json-value';
+import { KnownStrings, PROTOCOL_STRINGS } from './known-strings';
 import { isValidCodepoint, readModifiedUtf8, stringFromCBytes } from './modified-utf8';
 
 export interface LexerLimits {
@@ -137,6 +140,9 @@ function checkLimit(name: keyof LexerLimits, value: number | undefined, fallback
   return value;
 }
 
+/** Immutable; used when the owner of a lexer names no strings of its own. */
+const PROTOCOL_ONLY = new KnownStrings(PROTOCOL_STRINGS);
+
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
@@ -147,6 +153,7 @@ export class StreamLexer {
   private readonly maxTokenCount: number;
   private readonly maxNesting: number;
   private readonly parser = new IncrementalParser();
+  private readonly known: KnownStrings;
 
   // --- lexer ---
   private state = START;
@@ -174,8 +181,13 @@ export class StreamLexer {
   private messageBytes = 0;
   private messageTokens = 0;
 
-  constructor(emit: (item: StreamItem) => void, limits?: Partial<LexerLimits>) {
+  /**
+   * `known`: short strings to return as constants rather than as copies of the input (see
+   * known-strings.ts); the session passes the command names. Only a matter of speed.
+   */
+  constructor(emit: (item: StreamItem) => void, limits?: Partial<LexerLimits>, known?: KnownStrings) {
     this.emit = emit;
+    this.known = known ?? PROTOCOL_ONLY;
     const d = DEFAULT_LEXER_LIMITS;
     this.maxTokenBytes = checkLimit('maxTokenBytes', limits?.maxTokenBytes, d.maxTokenBytes);
     this.maxTokenCount = checkLimit('maxTokenCount', limits?.maxTokenCount, d.maxTokenCount);
@@ -505,11 +517,17 @@ export class StreamLexer {
       let value: JsonValue | DecodeFailure;
       if (type === STRING_TOKEN) {
         if (!this.stringNeedsDecoder) {
-          value = held ? this.heldLatin1(buf, start, end) : buf.toString('latin1', start + 1, end - 1);
+          value = held
+            ? this.heldLatin1(buf, start, end)
+            : (this.known.lookup(buf, start + 1, end - 1) ?? buf.toString('latin1', start + 1, end - 1));
         } else {
           const bytes = held ? this.heldBytes(buf, start, end) : buf;
           value = held ? decodeString(bytes, 0, bytes.length) : decodeString(buf, start, end);
         }
+      } else if (!held && type === INTEGER_TOKEN && end - start <= SMALL_INTEGER_BYTES) {
+        value = smallIntegerValue(buf, start, end);
+      } else if (!held && type === KEYWORD_TOKEN && end - start <= 5) {
+        value = keywordFromBytes(buf, start, end) ?? keywordValue(buf.toString('latin1', start, end));
       } else {
         const text = held ? this.heldLatin1(buf, start, end) : buf.toString('latin1', start, end);
         if (type === INTEGER_TOKEN) value = integerValue(text);
@@ -579,6 +597,33 @@ function keywordValue(word: string): JsonValue | DecodeFailure {
   if (word === 'false') return false;
   if (word === 'null') return null;
   return new DecodeFailure(`invalid keyword '${word.length > PARSE_ERROR_MESSAGE_MAX ? word.slice(0, PARSE_ERROR_MESSAGE_MAX) : word}'`);
+}
+
+/** A token of at most 15 bytes has at most 15 digits: exact as a double, so no text is needed. */
+const SMALL_INTEGER_BYTES = 15;
+
+/**
+ * An integer token of at most SMALL_INTEGER_BYTES bytes, read from the bytes: the common request
+ * id costs neither a string slice nor BigInt's text parser. Such a value always fits int64.
+ */
+function smallIntegerValue(buf: Buffer, start: number, end: number): bigint {
+  const negative = buf[start] === 0x2d;
+  let n = 0;
+  for (let i = negative ? start + 1 : start; i < end; i++) n = n * 10 + ((buf[i] as number) - 0x30);
+  return BigInt(negative ? -n : n);
+}
+
+/** true / false / null straight from the bytes; undefined for any other word. */
+function keywordFromBytes(buf: Buffer, start: number, end: number): boolean | null | undefined {
+  const b = buf[start];
+  const length = end - start;
+  if (length === 4) {
+    if (b === 0x74 && buf[start + 1] === 0x72 && buf[start + 2] === 0x75 && buf[start + 3] === 0x65) return true;
+    if (b === 0x6e && buf[start + 1] === 0x75 && buf[start + 2] === 0x6c && buf[start + 3] === 0x6c) return null;
+  } else if (length === 5 && b === 0x66) {
+    if (buf[start + 1] === 0x61 && buf[start + 2] === 0x6c && buf[start + 3] === 0x73 && buf[start + 4] === 0x65) return false;
+  }
+  return undefined;
 }
 
 /** qemu: int64 if it fits, else uint64 if it fits (and is not negative), else a double. */

@@ -9,6 +9,10 @@ export interface ChannelEvents {
    * accepted; isa-serial: once, at open). virtio-serial never calls it: see virtio-serial.ts.
    */
   onConnect(): void;
+  /**
+   * Bytes from the host. The chunk is valid only during the call (virtio-serial hands out a view
+   * of its read buffer, saving a copy per request): copy it to keep it.
+   */
   onData(chunk: Buffer): void;
   /**
    * The host will send nothing more but may still read (a half-closed socket): call `done` once
@@ -30,8 +34,12 @@ export interface Channel {
   readonly description: string;
   /** Open the channel; rejects with a clear message when it cannot be opened. */
   open(events: ChannelEvents): Promise<void>;
-  /** Write to the current host connection; dropped when there is none. */
-  write(data: Buffer): void;
+  /**
+   * Write to the current host connection; dropped when there is none. `reply` holds bytes as a
+   * latin1 string, one char per byte (replies are ASCII plus the 0xFF delimiter): a small reply
+   * goes to write(2) without a Buffer ever being made for it.
+   */
+  write(reply: string): void;
   pauseInput(): void;
   resumeInput(): void;
   close(): Promise<void>;

@@ -8,10 +8,23 @@
  * end); a reply already partly written is always finished, so the host never sees half a reply
  * followed by the start of another.
  */
+import { Buffer } from 'node:buffer';
 import type { FdIo } from '../native/polled-fd-stream';
 
 /** 64 MiB: more than one maximal guest-file-read reply (48 MiB of data is 64 MiB of base64). */
 export const DEFAULT_WRITE_QUEUE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Replies up to this size stay strings and are written with writeLatin1 (no Buffer per reply).
+ * Longer ones become a Buffer once: a short write of a string would encode its rest again on
+ * every attempt.
+ */
+export const MAX_STRING_CHUNK = 64 * 1024;
+
+/** The writes the queue makes; writeLatin1 (optional) writes a latin1 string's bytes. */
+export interface FdWriter extends Pick<FdIo, 'write'> {
+  writeLatin1?(fd: number, text: string): number;
+}
 
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
@@ -32,14 +45,15 @@ export interface FlushResult {
 }
 
 export class FdWriteQueue {
-  private chunks: Buffer[] = [];
+  /** strings are latin1 (one char per byte) and at most MAX_STRING_CHUNK long */
+  private chunks: (Buffer | string)[] = [];
   /** bytes of chunks[0] already written */
   private offset = 0;
   private bytes = 0;
 
   constructor(
     private readonly fd: number,
-    private readonly io: Pick<FdIo, 'write'>,
+    private readonly io: FdWriter,
     private readonly limitBytes: number = DEFAULT_WRITE_QUEUE_LIMIT,
     /** told how many bytes (and whole replies) were dropped to stay under the limit */
     private readonly onDrop: (bytes: number, replies: number) => void = () => undefined,
@@ -54,8 +68,12 @@ export class FdWriteQueue {
     return this.bytes === 0;
   }
 
-  enqueue(data: Buffer): void {
+  /** `data`: bytes, or a latin1 string (one char per byte). */
+  enqueue(data: Buffer | string): void {
     if (data.length === 0) return;
+    if (typeof data === 'string' && (data.length > MAX_STRING_CHUNK || this.io.writeLatin1 === undefined)) {
+      data = Buffer.from(data, 'latin1');
+    }
     this.chunks.push(data);
     this.bytes += data.length;
     this.enforceLimit();
@@ -71,7 +89,10 @@ export class FdWriteQueue {
       const head = this.chunks[0]!;
       let n: number;
       try {
-        n = this.io.write(this.fd, this.offset === 0 ? head : head.subarray(this.offset));
+        n =
+          typeof head === 'string'
+            ? this.io.writeLatin1!(this.fd, this.offset === 0 ? head : head.slice(this.offset))
+            : this.io.write(this.fd, this.offset === 0 ? head : head.subarray(this.offset));
       } catch (e) {
         if (isWouldBlock(e)) return { written, drained: false };
         throw e;

@@ -108,12 +108,12 @@ export class IsaSerialChannel implements Channel {
     if (this.inputPaused) line.pause();
   }
 
-  write(data: Buffer): void {
+  write(data: string): void {
     const line = this.line;
     if (line === null || !line.isOpen) return;
     // A line nobody drains (flow control, a pty whose reader sleeps) must not make us buffer
     // without bound: stop reading requests until the port drains.
-    if (!line.write(data)) {
+    if (!line.write(Buffer.from(data, 'latin1'))) {
       this.writeBlocked = true;
       line.pause();
     }

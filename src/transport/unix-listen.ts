@@ -99,12 +99,12 @@ export class UnixListenChannel implements Channel {
     if (!this.inputPaused) socket.resume();
   }
 
-  write(data: Buffer): void {
+  write(data: string): void {
     const s = this.active;
     if (!s || s.destroyed) return;
     // A client that does not read its replies must not make us buffer without bound: stop
     // reading its requests until the socket drains.
-    if (!s.write(data)) {
+    if (!s.write(data, 'latin1')) {
       this.writeBlocked = true;
       s.pause();
     }

@@ -35,6 +35,8 @@
  * bounded (64 MiB, oldest unsent replies dropped first), and while no host is connected no write
  * is attempted and WRITABLE is not watched (it would spin).
  */
+// Imported: Node's global `Buffer` is a getter, called on every use in hot code.
+import { Buffer } from 'node:buffer';
 import * as fs from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import type { AgentLogger } from '../logging/agent-logger';
@@ -62,11 +64,14 @@ const MAX_READS_PER_EVENT = 16;
 
 export interface VirtioPortIo extends FdIo {
   open(path: string, flags: number): number;
+  /** write(2) of a latin1 string's bytes (see FdWriter); without it replies become Buffers */
+  writeLatin1?(fd: number, text: string): number;
 }
 
 export const systemVirtioPortIo: VirtioPortIo = {
   ...systemFdIo,
   open: (p, flags) => fs.openSync(p, flags),
+  writeLatin1: (fd, text) => fs.writeSync(fd, text, null, 'latin1'),
 };
 
 export const systemVirtioPortsIo: VirtioPortsIo = {
@@ -161,7 +166,7 @@ export class VirtioSerialChannel implements Channel {
     this.probe();
   }
 
-  write(data: Buffer): void {
+  write(data: string): void {
     const queue = this.queue;
     if (queue === null || this.broken) return;
     queue.enqueue(data);
@@ -337,12 +342,13 @@ export class VirtioSerialChannel implements Channel {
       return 'failed';
     }
     if (n === 0) return 'eof';
-    return Buffer.from(this.readBuffer.subarray(0, n));
+    // A view, not a copy: the session consumes it before the next read (ChannelEvents.onData).
+    return this.readBuffer.subarray(0, n);
   }
 
   private deliver(chunk: Buffer): void {
     if (this.inputPaused || this.events === null) {
-      this.held = this.held === null ? chunk : Buffer.concat([this.held, chunk]);
+      this.held = this.held === null ? Buffer.from(chunk) : Buffer.concat([this.held, chunk]);
       return;
     }
     this.events.onData(chunk);

@@ -148,7 +148,7 @@ export class VsockListenChannel implements Channel {
     if (this.listenFd >= 0) this.listenWatcher?.update(POLL_READABLE);
   }
 
-  write(data: Buffer): void {
+  write(data: string): void {
     this.active?.write(data);
   }
 
@@ -220,7 +220,7 @@ class VsockConnection {
     this.updateWatch();
   }
 
-  write(data: Buffer): void {
+  write(data: string): void {
     if (this.closed) return;
     this.queue.enqueue(data);
     this.flush();

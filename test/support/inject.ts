@@ -78,13 +78,14 @@ export function createInjector(opts: {
     commandInfo: () => dispatcher.commandInfo(),
   };
   dispatcher.attach(services);
-  const written: Buffer[] = [];
+  const written: string[] = [];
   const session = new ChannelSession(dispatcher, { write: (b) => void written.push(b), pauseInput() {}, resumeInput() {} }, logger);
   const send = async (data: string | Uint8Array) => {
     session.receive(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     // let asynchronous handlers finish
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-    return Buffer.concat(written.splice(0));
+    // replies are latin1 strings (one char per byte)
+    return Buffer.from(written.splice(0).join(''), 'latin1');
   };
   return {
     send,

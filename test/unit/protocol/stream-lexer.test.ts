@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Errors } from '../../../src/protocol/errors';
 import { INT64_MAX, INT64_MIN, UINT64_MAX, type JsonObject } from '../../../src/protocol/json-value';
 import { encodeJson } from '../../../src/protocol/json-writer';
+import { KnownStrings } from '../../../src/protocol/known-strings';
 import { StreamLexer, type StreamItem } from '../../../src/protocol/stream-lexer';
 import {
   SENTINEL,
@@ -236,6 +237,12 @@ describe('StreamLexer values', () => {
       ['-0', 0n],
       ['1', 1n],
       ['-1', -1n],
+      // up to 15 bytes are read from the bytes directly; longer tokens through the text
+      ['1732578000000', 1732578000000n],
+      ['999999999999999', 999999999999999n],
+      ['-99999999999999', -99999999999999n],
+      ['-999999999999999', -999999999999999n],
+      ['9999999999999999', 9999999999999999n],
       ['9007199254740993', 9007199254740993n],
       ['9223372036854775807', INT64_MAX],
       ['9223372036854775808', 9223372036854775808n],
@@ -260,6 +267,33 @@ describe('StreamLexer values', () => {
       assert.equal(typeof value, typeof expected, text);
       assert.ok(Object.is(value, expected), `${text} -> ${String(value)}`);
     }
+  });
+
+  it('reads keywords from the bytes and still names a bad one', () => {
+    assert.equal(valueOf('true'), true);
+    assert.equal(valueOf('false'), false);
+    assert.equal(valueOf('null'), null);
+    for (const word of ['nul', 'nulx', 'fals', 'truex', 'falsey']) {
+      const items = collect([bytes(`[${word}]`)]);
+      assert.equal(items.length, 1, word);
+      const item = items[0] as StreamItem;
+      assert.ok(item.kind === 'error', word);
+      assert.equal(item.error.desc, `JSON parse error, invalid keyword '${word}'`, word);
+    }
+  });
+
+  it('returns known strings as the given constants, other strings as themselves', () => {
+    const known = new KnownStrings(['guest-sync', 'id']);
+    const out: StreamItem[] = [];
+    const lexer = new StreamLexer((item) => out.push(item), undefined, known);
+    lexer.feed(bytes('{"execute":"guest-sync","arguments":{"id":1},"guest-syn":"guest-sync2"}'));
+    const item = out[0] as StreamItem;
+    assert.ok(item.kind === 'value');
+    const request = item.value as JsonObject;
+    assert.deepEqual(Object.keys(request), ['execute', 'arguments', 'guest-syn']);
+    assert.equal(request['execute'], 'guest-sync');
+    assert.equal(request['guest-syn'], 'guest-sync2');
+    assert.equal((request['arguments'] as JsonObject)['id'], 1n);
   });
 
   it('builds null-prototype objects, arrays and scalars', () => {

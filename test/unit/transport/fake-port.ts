@@ -21,6 +21,8 @@ export class FakePort implements VirtioPortIo {
   buffered = 0;
   reads = 0;
   writes = 0;
+  /** writes that came through writeLatin1 (counted in `writes` too) */
+  stringWrites = 0;
   openFlags: number | undefined;
   openedPath: string | undefined;
   openError: Error | undefined;
@@ -60,6 +62,12 @@ export class FakePort implements VirtioPortIo {
     this.received.push(Buffer.from(data.subarray(0, n)));
     if (this.capacity !== Number.POSITIVE_INFINITY) this.buffered += n;
     return n;
+  }
+
+  /** as systemVirtioPortIo: the same kernel behaviour for a latin1 string's bytes */
+  writeLatin1(fd: number, text: string): number {
+    this.stringWrites++;
+    return this.write(fd, Buffer.from(text, 'latin1'));
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FdWriteQueue } from '../../../src/transport/fd-write-queue';
+import { FdWriteQueue, MAX_STRING_CHUNK } from '../../../src/transport/fd-write-queue';
 import { errno } from './fake-port';
 
 function sink(accept: number[]) {
@@ -49,6 +49,37 @@ describe('FdWriteQueue', () => {
     assert.deepEqual(drops, [[8, 2]]);
     q.flush();
     assert.equal(Buffer.concat(io.out).toString(), 'AAAADDDDDDDDDDDD');
+  });
+
+  test('small string replies go to writeLatin1, a short write continues from the right char', () => {
+    const io = sink([3, -1, 100]);
+    const strings: string[] = [];
+    const q = new FdWriteQueue(1, {
+      write: io.write,
+      writeLatin1: (fd, text) => {
+        strings.push(text);
+        return io.write(fd, Buffer.from(text, 'latin1'));
+      },
+    });
+    q.enqueue('\xffhello');
+    assert.deepEqual(q.flush(), { written: 3, drained: false });
+    assert.deepEqual(q.flush(), { written: 3, drained: true });
+    assert.deepEqual(strings, ['\xffhello', 'llo', 'llo']); // the second try met EAGAIN
+    assert.deepEqual(Buffer.concat(io.out), Buffer.from('\xffhello', 'latin1'));
+  });
+
+  test('strings become Buffers when the writer has no writeLatin1, or when they are long', () => {
+    const io = sink([100, MAX_STRING_CHUNK + 1]);
+    const q = new FdWriteQueue(1, io);
+    q.enqueue('\xffa');
+    q.flush();
+    assert.deepEqual(Buffer.concat(io.out), Buffer.from([0xff, 0x61]));
+    const big = 'b'.repeat(MAX_STRING_CHUNK + 1);
+    let viaString = 0;
+    const q2 = new FdWriteQueue(1, { write: io.write, writeLatin1: () => ++viaString });
+    q2.enqueue(big);
+    assert.deepEqual(q2.flush(), { written: MAX_STRING_CHUNK + 1, drained: true });
+    assert.equal(viaString, 0);
   });
 
   test('clear() reports what it dropped', () => {

@@ -60,7 +60,7 @@ describe('isa-serial channel', () => {
     line.emit('data', Buffer.from('{"execute":"guest-ping"}'));
     assert.deepEqual(log, ['connect', 'data:{"execute":"guest-ping"}']);
     line.accept = false;
-    channel.write(Buffer.from('{"return": {}}\n'));
+    channel.write('{"return": {}}\n');
     assert.equal(line.paused, true);
     channel.resumeInput();
     assert.equal(line.paused, true, 'still blocked on the write');
@@ -76,7 +76,7 @@ describe('isa-serial channel', () => {
     line.isOpen = false;
     line.emit('close', new Error('Input/output error'));
     assert.deepEqual(log.slice(1), ['disconnect:serial line closed: Input/output error', "failure:error reading channel '/dev/pts/9': Input/output error"]);
-    channel.write(Buffer.from('x'));
+    channel.write('x');
     assert.deepEqual(line.written, []);
   });
 

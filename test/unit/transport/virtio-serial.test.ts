@@ -41,7 +41,8 @@ function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsI
   });
   const events: ChannelEvents = {
     onConnect: () => rec.connects++,
-    onData: (c) => rec.data.push(c),
+    // a copy: the chunk is only valid during the call
+    onData: (c) => rec.data.push(Buffer.from(c)),
     onInputEnd: (done) => done(),
     onDisconnect: (r) => rec.disconnects.push(r),
     onFailure: (e) => rec.failures.push(e),
@@ -112,7 +113,7 @@ describe('virtio-serial channel', () => {
     port.hostConnected = true;
     await channel.open(events);
     port.capacity = 4;
-    channel.write(Buffer.from('0123456789'));
+    channel.write('0123456789');
     assert.equal(port.text(), '0123');
     assert.equal(native.last.events, POLL_READABLE | POLL_WRITABLE);
     port.hostConnected = false;
@@ -121,7 +122,7 @@ describe('virtio-serial channel', () => {
     assert.equal(native.last.events, 0, 'no WRITABLE watch without a host: it would spin');
     const writes = port.writes;
     // a reply produced while no host is connected is queued without a syscall
-    channel.write(Buffer.from('late'));
+    channel.write('late');
     assert.equal(port.writes, writes);
     // reconnect: what waited goes out first, in order (the host resyncs with 0xFF + sync-delimited)
     port.hostConnected = true;
@@ -129,7 +130,7 @@ describe('virtio-serial channel', () => {
     port.capacity = Number.POSITIVE_INFINITY;
     clock.advance(HOST_PROBE_INTERVAL_MS);
     assert.equal(channel.connections, 2);
-    channel.write(Buffer.from('new'));
+    channel.write('new');
     assert.equal(port.text(), '0123456789latenew');
   });
 
@@ -142,7 +143,7 @@ describe('virtio-serial channel', () => {
     port.hostConnected = false;
     port.incoming.push(Buffer.from('\xff{"execute":"guest-sync-delimited","arguments":{"id":1}}'));
     native.last.fire(POLL_READABLE);
-    channel.write(Buffer.from('\xff{"return": 1}\n', 'latin1'));
+    channel.write('\xff{"return": 1}\n');
     native.last.fire(POLL_READABLE | POLL_WRITABLE);
     assert.equal(channel.connected, false);
     port.hostConnected = true;
@@ -159,7 +160,7 @@ describe('virtio-serial channel', () => {
       clock.advance(HOST_PROBE_INTERVAL_MS);
       port.incoming.push(Buffer.from(`r${i};`));
       native.last.fire(POLL_READABLE);
-      channel.write(Buffer.from(`a${i};`));
+      channel.write(`a${i};`);
       port.hostConnected = false;
       native.last.fire(POLL_READABLE);
       clock.advance(3 * HOST_PROBE_INTERVAL_MS);
@@ -176,8 +177,8 @@ describe('virtio-serial channel', () => {
     port.hostConnected = true;
     await channel.open(events);
     port.capacity = 5;
-    channel.write(Buffer.from('hello '));
-    channel.write(Buffer.from('world\n'));
+    channel.write('hello ');
+    channel.write('world\n');
     assert.equal(port.text(), 'hello');
     assert.ok(native.last.events & POLL_WRITABLE);
     port.hostDrains();
@@ -188,6 +189,8 @@ describe('virtio-serial channel', () => {
     native.last.fire(POLL_WRITABLE);
     assert.equal(port.text(), 'hello world\n');
     assert.equal(native.last.events, POLL_READABLE);
+    // small replies go out as strings, without a Buffer each
+    assert.equal(port.stringWrites, port.writes);
   });
 
   test('WRITABLE without progress (the hang-up of a vanished host) is checked by a read, never spun on', async () => {
@@ -195,7 +198,7 @@ describe('virtio-serial channel', () => {
     port.hostConnected = true;
     await channel.open(events);
     port.capacity = 0;
-    channel.write(Buffer.from('reply'));
+    channel.write('reply');
     port.hostConnected = false;
     const reads = port.reads;
     native.last.fire(POLL_WRITABLE);
@@ -211,12 +214,12 @@ describe('virtio-serial channel', () => {
     port.hostConnected = true;
     await channel.open(events);
     port.capacity = 10;
-    channel.write(Buffer.alloc(40, 'a'));
+    channel.write('a'.repeat(40));
     assert.equal(native.last.events, POLL_READABLE | POLL_WRITABLE);
-    channel.write(Buffer.alloc(40, 'b'));
+    channel.write('b'.repeat(40));
     assert.equal(native.last.events, POLL_WRITABLE, 'no more requests read while 70 bytes wait');
-    channel.write(Buffer.alloc(40, 'c'));
-    channel.write(Buffer.alloc(40, 'd'));
+    channel.write('c'.repeat(40));
+    channel.write('d'.repeat(40));
     assert.ok(rec.log.some((l) => l.includes('oldest unsent replies dropped')));
     // the partly written 'a' reply is finished; 'b' was dropped; 'c' and 'd' follow
     port.capacity = Number.POSITIVE_INFINITY;
@@ -284,7 +287,7 @@ describe('virtio-serial channel', () => {
     assert.equal(rec.failures.length, 1);
     assert.equal(rec.failures[0]!.message, "error reading channel '/dev/virtio-ports/org.qemu.guest_agent.0': Input/output error");
     assert.equal(native.last.events, 0);
-    channel.write(Buffer.from('ignored'));
+    channel.write('ignored');
     assert.equal(port.text(), '');
   });
 
@@ -293,7 +296,7 @@ describe('virtio-serial channel', () => {
     port.hostConnected = true;
     await channel.open(events);
     port.writeError = errno('ENODEV');
-    channel.write(Buffer.from('x'));
+    channel.write('x');
     assert.match(rec.failures[0]!.message, /^error writing to channel '.*': No such device$/);
   });
 

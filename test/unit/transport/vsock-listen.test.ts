@@ -93,7 +93,7 @@ describe('vsock-listen channel', () => {
     sockets.eof.add(20);
     client.fire(POLL_READABLE);
     assert.deepEqual(log, ['connect', 'data:{"execute":"guest-ping"}', 'input-end']);
-    channel.write(Buffer.from('{"return": {}}\n'));
+    channel.write('{"return": {}}\n');
     done();
     assert.equal(sockets.sent.get(20), '{"return": {}}\n');
     assert.deepEqual(sockets.closed, [20]);
@@ -119,7 +119,7 @@ describe('vsock-listen channel', () => {
       room -= n;
       return write(fd, data.subarray(0, n));
     };
-    channel.write(Buffer.from('hello'));
+    channel.write('hello');
     assert.equal(sockets.sent.get(20), 'hel');
     assert.ok(watcherOf(20).events & POLL_WRITABLE);
     room = 100;
@@ -181,7 +181,7 @@ test('vsock-listen round trip on the loopback CID', { skip: loopbackProblem() },
     onConnect: () => undefined,
     onData: (c) => {
       received += c.toString();
-      if (received.includes('}')) ch.write(Buffer.from('{"return": {}}\n'));
+      if (received.includes('}')) ch.write('{"return": {}}\n');
     },
     onInputEnd: (done) => done(),
     onDisconnect: () => undefined,
