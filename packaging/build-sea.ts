@@ -90,24 +90,72 @@ function ensureNativeAddon(): void {
   if (!fs.existsSync(NATIVE_ADDON)) fail(`node-gyp did not produce ${NATIVE_ADDON}`);
 }
 
-/** The virtual module sea-entry.ts imports: a loader per host tool whose source exists. */
-function hostSubcommandsPlugin(): esbuild.Plugin {
+/** The host tools' own bundle, embedded as this asset and compiled only when a subcommand runs. */
+const HOST_TOOLS_ASSET = 'qga-ts-host.cjs';
+
+function presentHostSubcommands(): (typeof HOST_SUBCOMMANDS)[number][] {
+  return HOST_SUBCOMMANDS.filter(({ name, source, entry }) => {
+    const present = fs.existsSync(path.join(REPO, source));
+    log(`subcommand '${name}': ${present ? `${source} ${entry}()` : `not in this build (no ${source})`}`);
+    return present;
+  });
+}
+
+/**
+ * The virtual module sea-entry.ts imports: a loader per host tool whose source exists. The tools
+ * are not in the agent's script: they live in their own bundle (the HOST_TOOLS_ASSET asset), which
+ * the loader compiles on demand, so the agent's start-up neither compiles nor keeps their code.
+ * That bundle needs only Node's built-in modules, which is all the executable's require can load.
+ */
+function hostSubcommandsPlugin(present: readonly (typeof HOST_SUBCOMMANDS)[number][]): esbuild.Plugin {
   return {
     name: 'qga-ts-host-subcommands',
     setup(build) {
       build.onResolve({ filter: /^qga-ts:host-subcommands$/ }, (args) => ({ path: args.path, namespace: 'qga-ts-virtual' }));
       build.onLoad({ filter: /.*/, namespace: 'qga-ts-virtual' }, () => {
         const entries = HOST_SUBCOMMANDS.map(({ name, source, entry }) => {
-          const file = path.join(REPO, source);
-          const present = fs.existsSync(file);
-          log(`subcommand '${name}': ${present ? `${source} ${entry}()` : `not in this build (no ${source})`}`);
-          const value = present ? `{ source: ${JSON.stringify(source)}, entry: ${JSON.stringify(entry)}, load: () => require(${JSON.stringify(file)}) }` : 'null';
+          const value = present.some((p) => p.name === name)
+            ? `{ source: ${JSON.stringify(source)}, entry: ${JSON.stringify(entry)}, load: () => loadHostTools()[${JSON.stringify(name)}]() }`
+            : 'null';
           return `  ${name}: ${value},`;
         });
-        return { contents: `exports.hostSubcommands = {\n${entries.join('\n')}\n};\n`, loader: 'js', resolveDir: REPO };
+        const loader = [
+          'function loadHostTools() {',
+          `  const code = require('node:sea').getAsset(${JSON.stringify(HOST_TOOLS_ASSET)}, 'utf8');`,
+          `  const compiled = require('node:vm').compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: ${JSON.stringify(HOST_TOOLS_ASSET)} });`,
+          '  const module = { exports: {} };',
+          "  compiled(module.exports, require, module, process.execPath, require('node:path').dirname(process.execPath));",
+          '  return module.exports;',
+          '}',
+        ].join('\n');
+        return { contents: `${loader}\nexports.hostSubcommands = {\n${entries.join('\n')}\n};\n`, loader: 'js', resolveDir: REPO };
       });
     },
   };
+}
+
+/** dist/sea/qga-ts-host.cjs: `{ client: () => module, monitor: () => module }` for the tools present. */
+async function bundleHostTools(present: readonly (typeof HOST_SUBCOMMANDS)[number][]): Promise<string> {
+  const outfile = path.join(WORK, HOST_TOOLS_ASSET);
+  const contents = `module.exports = {\n${present.map(({ name, source }) => `  ${name}: () => require(${JSON.stringify(path.join(REPO, source))}),`).join('\n')}\n};\n`;
+  const result = await esbuild.build({
+    stdin: { contents, resolveDir: REPO, sourcefile: 'host-tools-entry.js', loader: 'js' },
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    define: { 'require.main': 'undefined' },
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: true,
+  });
+  const inputs = Object.keys(result.metafile.inputs);
+  const native = inputs.filter((f) => f.endsWith('.node') || /node-gyp-build/.test(f));
+  if (native.length > 0) fail(`the host tools' bundle needs native code, which the executable cannot require: ${native.join(', ')}`);
+  await finishBundle(outfile);
+  log(`bundled the host tools (${inputs.length} modules) into ${path.relative(REPO, outfile)} (${fs.statSync(outfile).size} bytes)`);
+  return outfile;
 }
 
 /** Dependency addons that are installed here, with the file to embed. */
@@ -154,7 +202,7 @@ function dependencyAddonPlugin(addons: readonly { addon: DependencyAddon; pkgDir
   };
 }
 
-async function bundle(addons: readonly { addon: DependencyAddon; pkgDir: string }[]): Promise<string> {
+async function bundle(addons: readonly { addon: DependencyAddon; pkgDir: string }[], hostTools: readonly (typeof HOST_SUBCOMMANDS)[number][]): Promise<string> {
   const outfile = path.join(WORK, 'qga-ts.cjs');
   const result = await esbuild.build({
     entryPoints: [path.join(REPO, 'packaging', 'sea-entry.ts')],
@@ -169,15 +217,19 @@ async function bundle(addons: readonly { addon: DependencyAddon; pkgDir: string 
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
-    plugins: [hostSubcommandsPlugin(), dependencyAddonPlugin(addons)],
+    plugins: [hostSubcommandsPlugin(hostTools), dependencyAddonPlugin(addons)],
   });
   const inputs = Object.keys(result.metafile.inputs);
   const leaked = inputs.filter((f) => /^(test|schema|bench)\//.test(f));
   if (leaked.length > 0) fail(`the bundle pulled in files that must stay out: ${leaked.join(', ')}`);
-  shareNamespaceObjects(outfile);
-  await minifyKeepingNames(outfile);
+  await finishBundle(outfile);
   log(`bundled ${inputs.length} modules into ${path.relative(REPO, outfile)} (${fs.statSync(outfile).size} bytes)`);
   return outfile;
+}
+
+async function finishBundle(outfile: string): Promise<void> {
+  shareNamespaceObjects(outfile);
+  await minifyKeepingNames(outfile);
 }
 
 /**
@@ -277,7 +329,8 @@ async function buildSea(): Promise<void> {
   fs.rmSync(WORK, { recursive: true, force: true });
   fs.mkdirSync(WORK, { recursive: true });
   const dependencyAddons = presentDependencyAddons();
-  const script = await bundle(dependencyAddons);
+  const hostTools = presentHostSubcommands();
+  const script = await bundle(dependencyAddons, hostTools);
   // The helper as shipped: stripped of what dlopen does not need (.dynsym stays). The same bytes
   // are embedded here and installed by the .deb as /usr/lib/qga-ts/qga_native.node.
   const shippedAddon = path.join(WORK, 'qga_native.node');
@@ -285,9 +338,11 @@ async function buildSea(): Promise<void> {
   stripIfPossible(shippedAddon, !args.has('--no-strip'), '--strip-unneeded');
   const assets: Record<string, string> = { 'qga_native.node': shippedAddon };
   for (const { addon, file } of dependencyAddons) assets[addon.asset] = file;
+  if (hostTools.length > 0) assets[HOST_TOOLS_ASSET] = await bundleHostTools(hostTools);
   // Each addon's sha256 travels beside it (`<key>.sha256`), so the executable names its extracted
   // copy without loading node:crypto at start-up (src/native/packaged-addon.ts).
   for (const [key, file] of Object.entries(assets)) {
+    if (!key.endsWith('.node')) continue;
     const digestFile = path.join(WORK, `${key}.sha256`);
     fs.writeFileSync(digestFile, createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
     assets[`${key}.sha256`] = digestFile;
