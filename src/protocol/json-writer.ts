@@ -22,8 +22,7 @@ const QDICT_BUCKETS = 512;
 
 /** Characters that cannot be written as themselves (plus anything needing a closer look). */
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\uffff]/;
-/** A surrogate pair, a lone surrogate, or one other character to escape. */
-const ESCAPE_UNIT = /[\ud800-\udbff][\udc00-\udfff]|[\u0000-\u001f"\\\u007f-\uffff]/g;
+const HEX_DIGITS = '0123456789ABCDEF';
 
 export function encodeJson(value: unknown): string {
   return write(value);
@@ -136,21 +135,40 @@ function modifiedUtf8Bytes(text: string): Buffer {
   return Buffer.from(out);
 }
 
+/**
+ * One pass over the UTF-16 code units, copying runs that need no escape; no regular expression
+ * with a callback per escape (error texts with U+FFFD are on the path of every 0xFF resync).
+ */
 function quote(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return '"' + text + '"';
-  return '"' + text.replace(ESCAPE_UNIT, escapeUnit) + '"';
+  let out = '"';
+  let run = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x20 && code < 0x7f && code !== 0x22 && code !== 0x5c) continue;
+    if (run < i) out += text.slice(run, i);
+    const low = i + 1 < n ? text.charCodeAt(i + 1) : 0;
+    if (code >= 0xd800 && code <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) {
+      // a surrogate pair: one code point, written as two escapes (or U+FFFD if qemu rejects it)
+      const cp = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+      out += isValidCodepoint(cp) ? hex4(code) + hex4(low) : '\\uFFFD';
+      i++;
+    } else {
+      out += escapeCodeUnit(code);
+    }
+    run = i + 1;
+  }
+  if (run < n) out += text.slice(run);
+  return out + '"';
 }
 
 function hex4(code: number): string {
-  return '\\u' + code.toString(16).toUpperCase().padStart(4, '0');
+  return '\\u' + HEX_DIGITS[(code >> 12) & 15] + HEX_DIGITS[(code >> 8) & 15] + HEX_DIGITS[(code >> 4) & 15] + HEX_DIGITS[code & 15];
 }
 
-function escapeUnit(unit: string): string {
-  if (unit.length === 2) {
-    const cp = unit.codePointAt(0) as number;
-    return isValidCodepoint(cp) ? hex4(unit.charCodeAt(0)) + hex4(unit.charCodeAt(1)) : '\\uFFFD';
-  }
-  const code = unit.charCodeAt(0);
+/** A single UTF-16 code unit that cannot be written as itself (lone surrogates included). */
+function escapeCodeUnit(code: number): string {
   switch (code) {
     case 0x22:
       return '\\"';

@@ -174,6 +174,8 @@ export class StreamLexer {
   private stagedLength = 0;
   private heldLength = 0;
   private feeding = false;
+  /** the reply error of a stray lone byte >= 0x80, made once (see stray()) */
+  private loneByteError: QgaError | null = null;
 
   // --- streamer (per message) ---
   private braceCount = 0;
@@ -407,13 +409,21 @@ export class StreamLexer {
 
   /** A lexical error at `at`: the token so far plus the offending byte is the stray text. */
   private stray(buf: Buffer, at: number): number {
-    const text =
-      this.heldLength > 0
-        ? stringFromCBytes(this.heldBytes(buf, this.tokenStart, at + 1))
-        : stringFromCBytes(buf, this.tokenStart, at + 1);
+    let error: QgaError;
+    if (this.heldLength === 0 && at === this.tokenStart && (buf[at] as number) >= 0x80) {
+      // A lone byte >= 0x80 outside a token (above all the 0xFF every host sends to resync) is
+      // never valid UTF-8 on its own, so its text is always U+FFFD: one error object serves all.
+      error = this.loneByteError ??= replyError(() => Errors.jsonStray('\uFFFD'));
+    } else {
+      const text =
+        this.heldLength > 0
+          ? stringFromCBytes(this.heldBytes(buf, this.tokenStart, at + 1))
+          : stringFromCBytes(buf, this.tokenStart, at + 1);
+      error = replyError(() => Errors.jsonStray(text));
+    }
     this.releaseHeld();
     this.state = RECOVERY;
-    this.failMessage(replyError(() => Errors.jsonStray(text)));
+    this.failMessage(error);
     return at + 1;
   }
 
