@@ -4,7 +4,11 @@
  *   npx tsx packaging/measure-sea.ts [--runs N] [--leak REQUESTS] [--binary PATH] [--drop-caches]
  *
  * - start-up: wall time of `node -e 0` (the same Node 24 binary) and of `qga-ts --version`, and the
- *   agent's time from spawn to its first guest-sync reply on a unix-listen socket;
+ *   agent's time from spawn to its first guest-sync reply: on a unix-listen socket with a new state
+ *   directory (a first boot: qga.state is written and fsynced before the channel opens), with
+ *   qga.state already there (every later start), and in the guest's own mode, `-m virtio-serial`,
+ *   with a raw pty standing in for the port (python3 holds the host side; unix-listen must load
+ *   node:net, stream and cluster, which virtio-serial never needs);
  * - idle RSS: VmRSS (with its RssAnon / RssFile parts) of bare node idling on a timer and of the
  *   agent idling after one sync. With --drop-caches (root) the page cache is dropped first:
  *   RssFile counts the executable's pages that the kernel maps around each fault, and for a file
@@ -66,10 +70,14 @@ interface Agent {
   dir: string;
 }
 
-function spawnAgent(): Agent {
+/** qga.state as the agent writes it: present on every start after the first. */
+const EXISTING_STATE = '[global]\nfd_counter=1000\n';
+
+function spawnAgent(existingState = false): Agent {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qga-measure-'));
   const socket = path.join(dir, 'qga.sock');
   fs.writeFileSync(path.join(dir, 'none.conf'), '');
+  if (existingState) fs.writeFileSync(path.join(dir, 'qga.state'), EXISTING_STATE);
   const proc = spawn(BINARY, ['-m', 'unix-listen', '-p', socket, '-t', dir], {
     cwd: '/',
     env: { QGA_CONF: path.join(dir, 'none.conf') },
@@ -117,9 +125,9 @@ function request(s: net.Socket, json: string): Promise<string> {
   });
 }
 
-async function timeToFirstSync(): Promise<number> {
+async function timeToFirstSync(existingState = false): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const agent = spawnAgent();
+  const agent = spawnAgent(existingState);
   const s = await connectWhenReady(agent.socket, agent.proc);
   const reply = await request(s, '{"execute":"guest-sync","arguments":{"id":4242}}');
   const elapsed = ms(process.hrtime.bigint() - t0);
@@ -130,6 +138,35 @@ async function timeToFirstSync(): Promise<number> {
 }
 
 type Rss = ReturnType<typeof rssParts>;
+
+/**
+ * Spawn → first guest-sync reply with `-m virtio-serial -p <raw pty>`: python3 opens the pty, sets
+ * it raw (the line discipline would otherwise echo), starts the agent, and writes a sync every
+ * 2 ms until the first reply comes back (the port is open only once the agent is up).
+ */
+function timeToFirstSyncVirtio(): number {
+  const script = String.raw`
+import os, pty, tty, subprocess, sys, time, tempfile, select
+binary, state = sys.argv[1], sys.argv[2]
+m, s = pty.openpty(); tty.setraw(s); name = os.ttyname(s)
+d = tempfile.mkdtemp(); open(d + '/none.conf', 'w').close(); open(d + '/qga.state', 'w').write(state)
+t0 = time.perf_counter()
+p = subprocess.Popen([binary, '-m', 'virtio-serial', '-p', name, '-t', d], env={'QGA_CONF': d + '/none.conf'}, cwd='/', stderr=subprocess.DEVNULL)
+buf, deadline = b'', time.time() + 30
+while b'\n' not in buf and time.time() < deadline:
+    if not buf: os.write(m, b'{"execute":"guest-sync","arguments":{"id":4242}}\n')
+    if select.select([m], [], [], 0.002)[0]: buf += os.read(m, 4096)
+t1 = time.perf_counter()
+p.terminate(); p.wait(); os.close(m); os.close(s)
+for f in os.listdir(d): os.unlink(os.path.join(d, f))
+os.rmdir(d)
+if b'"return": 4242' not in buf: sys.exit('no sync reply: %r' % buf[:200])
+print((t1 - t0) * 1000)
+`;
+  const run = spawnSync('python3', ['-c', script, BINARY, EXISTING_STATE], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`virtio-serial start-up probe failed: ${run.stderr}`);
+  return Number(run.stdout.trim());
+}
 
 async function idleRss(): Promise<{ bare: Rss; agent: Rss; agentAfterInfo: number }> {
   if (DROP_CACHES) dropPageCache();
@@ -192,10 +229,16 @@ async function measure(): Promise<void> {
   const bare: number[] = [];
   const version: number[] = [];
   const firstSync: number[] = [];
+  const restartSync: number[] = [];
+  const virtioSync: number[] = [];
+  timeToFirstSyncVirtio();
+  // Interleaved, so that the machine's background load falls on every column alike.
   for (let i = 0; i < RUNS; i++) {
     bare.push(timeExit(NODE24, ['-e', '0']));
     version.push(timeExit(BINARY, ['--version']));
     firstSync.push(await timeToFirstSync());
+    restartSync.push(await timeToFirstSync(true));
+    virtioSync.push(timeToFirstSyncVirtio());
   }
   const rss = await idleRss();
   const lines = [
@@ -203,8 +246,9 @@ async function measure(): Promise<void> {
     `runs: ${RUNS}, median (min) in ms`,
     `  bare node -e 0:                 ${median(bare).toFixed(1)} (${Math.min(...bare).toFixed(1)})`,
     `  qga-ts --version:               ${median(version).toFixed(1)} (${Math.min(...version).toFixed(1)})`,
-    `  qga-ts spawn → first sync reply: ${median(firstSync).toFixed(1)} (${Math.min(...firstSync).toFixed(1)})`,
-    `  first sync − bare node:         ${(median(firstSync) - median(bare)).toFixed(1)}`,
+    `  qga-ts spawn → first sync reply, unix-listen, first boot (writes qga.state): ${median(firstSync).toFixed(1)} (${Math.min(...firstSync).toFixed(1)}), − bare node ${(median(firstSync) - median(bare)).toFixed(1)}`,
+    `  same, qga.state already there:  ${median(restartSync).toFixed(1)} (${Math.min(...restartSync).toFixed(1)}), − bare node ${(median(restartSync) - median(bare)).toFixed(1)}`,
+    `  virtio-serial (raw pty), qga.state there: ${median(virtioSync).toFixed(1)} (${Math.min(...virtioSync).toFixed(1)}), − bare node ${(median(virtioSync) - median(bare)).toFixed(1)}`,
     `idle RSS (KiB${DROP_CACHES ? ', page cache dropped first' : ''}): bare node ${rss.bare.total} (anon ${rss.bare.anon}, file ${rss.bare.file}), ` +
       `qga-ts ${rss.agent.total} (anon ${rss.agent.anon}, file ${rss.agent.file}): +${rss.agent.total - rss.bare.total} ` +
       `(anon +${rss.agent.anon - rss.bare.anon}, file +${rss.agent.file - rss.bare.file}); after guest-info ${rss.agentAfterInfo}`,
