@@ -8,7 +8,7 @@
  * microseconds, so the VM round trip (test/vm/agent.test.ts) is decided by instructions and
  * allocations per request, which this measures without a VM and without the host's noise.
  *
- *   node dist/bench/core-cost.js [--mode sync|delimited|ping|time|all] [--n N] [--path virtio|session]
+ *   node dist/bench/core-cost.js [--mode sync|delimited|ping|time|all] [--n N] [--path virtio|session|transport]
  *   node dist/bench/core-cost.js --instructions      # valgrind (callgrind): instructions/request
  *   node dist/bench/core-cost.js --profile           # sampled self time by function
  *
@@ -30,7 +30,7 @@ import { createAgentLogger, type AgentLogger } from '../src/logging/agent-logger
 import { POLL_READABLE, type FdEventCallback } from '../src/native/native-helper';
 import { ChannelSession } from '../src/protocol/channel-session';
 import { AgentState } from '../src/state/agent-state';
-import { ChannelSupervisor } from '../src/transport/channel-supervisor';
+import { ChannelSupervisor, type SupervisedSession } from '../src/transport/channel-supervisor';
 import { VirtioSerialChannel, type VirtioPortIo } from '../src/transport/virtio-serial';
 import { testHandlerDeps } from '../test/support/inject';
 
@@ -98,10 +98,12 @@ function makeDispatcher(logger: AgentLogger): Dispatcher {
 /**
  * The agent as main.ts builds it for one virtio-serial port, with the port's fd and poller faked:
  * `send` makes the next read(2) return the chunk and fires the READABLE event.
+ *
+ * `transportOnly` puts a responder that writes the expected reply (precomputed) in place of the
+ * session, like test/vm/agent/transport-echo.js: the port mechanism's own share of the cost.
  */
-export async function virtioRig(verbose = false): Promise<CoreRig> {
+export async function virtioRig(verbose = false, transportOnly?: Mode): Promise<CoreRig> {
   const { logger } = createAgentLogger({ verbose, sink: { write: () => undefined } });
-  const dispatcher = makeDispatcher(logger);
   let incoming: Buffer | null = null;
   let last: Uint8Array | string = '';
   let count = 0;
@@ -142,7 +144,7 @@ export async function virtioRig(verbose = false): Promise<CoreRig> {
     },
     schedule: () => () => undefined,
   });
-  const session = new ChannelSession(dispatcher, channel, logger);
+  const session = transportOnly === undefined ? new ChannelSession(makeDispatcher(logger), channel, logger) : echoSession(channel, transportOnly);
   const supervisor = new ChannelSupervisor({ channel, session, retry: false, logger, onFatal: (e) => { throw e; } });
   if ((await supervisor.start()) !== 'open') throw new Error('fake channel did not open');
   return {
@@ -153,6 +155,16 @@ export async function virtioRig(verbose = false): Promise<CoreRig> {
     lastReply: () => (typeof last === 'string' ? last : Buffer.from(last).toString('latin1')),
     replies: () => count,
     close: () => supervisor.close(),
+  };
+}
+
+function echoSession(channel: VirtioSerialChannel, mode: Mode): SupervisedSession {
+  const answers = Array.from({ length: RING }, (_, i) => expectedReply(mode, i) ?? '{"return": 0}\n');
+  let next = 0;
+  return {
+    reset: () => undefined,
+    receive: () => channel.write(answers[next++ % RING]!),
+    whenIdle: (cb) => cb(),
   };
 }
 
@@ -189,7 +201,7 @@ interface Options {
   modes: Mode[];
   n: number;
   warmup: number;
-  path: 'virtio' | 'session';
+  path: 'virtio' | 'session' | 'transport';
   verbose: boolean;
   instructions: boolean;
   profile: boolean;
@@ -215,7 +227,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--warmup') o.warmup = Number(next());
     else if (a === '--path') {
       const p = next();
-      if (p !== 'virtio' && p !== 'session') throw new Error(`unknown path ${p}`);
+      if (p !== 'virtio' && p !== 'session' && p !== 'transport') throw new Error(`unknown path ${p}`);
       o.path = p;
     } else if (a === '--verbose') o.verbose = true;
     else if (a === '--instructions') o.instructions = true;
@@ -226,13 +238,14 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-async function makeRig(o: Options): Promise<CoreRig> {
+async function makeRig(o: Options, mode: Mode): Promise<CoreRig> {
+  if (o.path === 'transport') return virtioRig(o.verbose, mode);
   return o.path === 'virtio' ? virtioRig(o.verbose) : sessionRig(o.verbose);
 }
 
 /** ns per request: the median of 5 timed batches after the warm-up. */
 async function timeMode(o: Options, mode: Mode): Promise<number> {
-  const rig = await makeRig(o);
+  const rig = await makeRig(o, mode);
   const requests = requestsFor(mode);
   drive(rig, requests, o.warmup);
   const batches: number[] = [];
@@ -250,7 +263,7 @@ async function timeMode(o: Options, mode: Mode): Promise<number> {
 
 /** The process valgrind runs: warm-up plus n requests, nothing printed. */
 async function countOnly(o: Options, mode: Mode): Promise<void> {
-  const rig = await makeRig(o);
+  const rig = await makeRig(o, mode);
   const requests = requestsFor(mode);
   drive(rig, requests, o.warmup + o.n);
   check(rig, mode, o.warmup + o.n);
@@ -288,7 +301,7 @@ interface ProfileNode {
 
 /** Sampled self time by function over n requests, top entries, as percentages. */
 async function profileMode(o: Options, mode: Mode): Promise<string[]> {
-  const rig = await makeRig(o);
+  const rig = await makeRig(o, mode);
   const requests = requestsFor(mode);
   drive(rig, requests, o.warmup);
   const session = new inspector.Session();

@@ -547,7 +547,8 @@ export class StreamLexer {
       if (value instanceof DecodeFailure) parser.fail(value.message);
       else parser.complete(value);
     }
-    this.releaseHeld();
+    // nothing is held unless the token began in an earlier chunk
+    if (this.heldLength > 0) this.releaseHeld();
     this.tokenDone();
   }
 
@@ -760,7 +761,9 @@ class IncrementalParser {
   }
 
   complete(value: JsonValue): void {
-    const frame = this.frames[this.frames.length - 1];
+    // (frames[-1] would be a named-property lookup of "-1", V8's slow path)
+    const depth = this.frames.length;
+    const frame = depth === 0 ? undefined : this.frames[depth - 1];
     if (frame === undefined) {
       this.result = value;
       this.expect = EXPECT_NOTHING;

@@ -32,7 +32,8 @@ const RTT_ROUNDS = 300;
 
 const problem = vmPrerequisiteProblem() ?? agentPayloadProblem();
 const required = process.env['QGA_VM_REQUIRED'] === '1';
-const results: Record<string, unknown> = {};
+// The image carries the node that runs this file (vm.ts), so this is the guest's node too.
+const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString() };
 
 /** A host end of one port: raw bytes, since replies to guest-sync-delimited start with 0xFF. */
 class HostEnd {

@@ -25,7 +25,8 @@ channel
         pending = pending.slice(end + 2);
         const id = /"id":\s*(-?\d+)/.exec(text);
         const delimit = text.includes('\xff') && text.includes('sync-delimited');
-        channel.write(Buffer.from(`${delimit ? '\xff' : ''}{"return": ${id ? id[1] : 0}}\n`, 'latin1'));
+        // a latin1 string, as the agent's session writes its replies
+        channel.write(`${delimit ? '\xff' : ''}{"return": ${id ? id[1] : 0}}\n`);
       }
     },
     onInputEnd(done) {
