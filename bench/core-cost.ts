@@ -10,6 +10,7 @@
  *
  *   node dist/bench/core-cost.js [--mode sync|delimited|ping|time|all] [--n N] [--path virtio|session|transport]
  *   node dist/bench/core-cost.js --instructions      # valgrind (callgrind): instructions/request
+ *   node dist/bench/core-cost.js --instructions --node-flag --no-opt   # before TurboFan (early requests)
  *   node dist/bench/core-cost.js --profile           # sampled self time by function
  *
  * Instructions: perf counters are not available on this machine, so the figure comes from two
@@ -206,10 +207,12 @@ interface Options {
   instructions: boolean;
   profile: boolean;
   quiet: boolean;
+  /** extra node flags for the callgrind runs, e.g. --no-opt (how the code runs before V8 optimizes it) */
+  nodeFlags: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { modes: [...MODES], n: 200_000, warmup: 20_000, path: 'virtio', verbose: false, instructions: false, profile: false, quiet: false };
+  const o: Options = { modes: [...MODES], n: 200_000, warmup: 20_000, path: 'virtio', verbose: false, instructions: false, profile: false, quiet: false, nodeFlags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = (): string => {
@@ -233,6 +236,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--instructions') o.instructions = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--quiet') o.quiet = true;
+    else if (a === '--node-flag') o.nodeFlags.push(next());
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -274,7 +278,7 @@ function callgrindTotal(mode: Mode, o: Options, n: number): number {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'core-cost-')), 'callgrind.out');
   const args = [
     '--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file',
-    process.execPath, '--single-threaded', '--predictable', '--hash-seed=1', '--random-seed=1', __filename,
+    process.execPath, '--single-threaded', '--predictable', '--hash-seed=1', '--random-seed=1', ...o.nodeFlags, __filename,
     '--quiet', '--mode', mode, '--path', o.path, '--n', String(n), '--warmup', String(o.warmup), ...(o.verbose ? ['--verbose'] : []),
   ];
   const r = spawnSync('valgrind', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -344,7 +348,8 @@ async function main(): Promise<void> {
       console.log(`## ${mode}: self time, ${o.n} requests`);
       for (const line of await profileMode(o, mode)) console.log(line);
     } else if (o.instructions) {
-      console.log(`${mode.padEnd(10)} ${instructionsPerRequest(o, mode).toFixed(0)} instructions/request (callgrind, n=${o.n} vs ${2 * o.n})`);
+      const flags = o.nodeFlags.length > 0 ? `, ${o.nodeFlags.join(' ')}` : '';
+      console.log(`${mode.padEnd(10)} ${instructionsPerRequest(o, mode).toFixed(0)} instructions/request (callgrind, n=${o.n} vs ${2 * o.n}${flags})`);
     } else {
       console.log(`${mode.padEnd(10)} ${(await timeMode(o, mode)).toFixed(0)} ns/request`);
     }

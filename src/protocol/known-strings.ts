@@ -19,6 +19,8 @@ export class KnownStrings {
   /** open addressing; a slot holds a word or undefined */
   private readonly slots: (string | undefined)[];
   private readonly mask: number;
+  /** the same words, for text that is already a string (the lexer's scanned tokens) */
+  private readonly byText: ReadonlyMap<string, string>;
 
   /** `words` must be ASCII (they are compared with bytes) and no longer than MAX_KNOWN_STRING_BYTES. */
   constructor(words: Iterable<string>) {
@@ -30,6 +32,7 @@ export class KnownStrings {
     }
     let size = 16;
     while (size < unique.size * 4) size *= 2;
+    this.byText = new Map(Array.from(unique, (w) => [w, w]));
     this.slots = new Array<string | undefined>(size).fill(undefined);
     this.mask = size - 1;
     for (const w of unique) {
@@ -37,6 +40,11 @@ export class KnownStrings {
       while (this.slots[i] !== undefined) i = (i + 1) & this.mask;
       this.slots[i] = w;
     }
+  }
+
+  /** The constant equal to `text`, or undefined (a Map lookup: hashing runs in native code). */
+  get(text: string): string | undefined {
+    return this.byText.get(text);
   }
 
   /** The constant equal to the bytes buf[start, end), or undefined. */

@@ -83,6 +83,17 @@ const KEYWORD_TOKEN = 10;
 const STAGING_KEEP_BYTES = 64 * 1024;
 const STAGING_MAX_BYTES = 1024 * 1024;
 
+/**
+ * The body and closing quote of a "string" of printable ASCII without escapes, the usual string
+ * token. Matched by the regular-expression engine on a latin1 copy of a small chunk: that runs
+ * compiled native code from the first request, while the byte loop in lexString() runs in V8's
+ * interpreter and baseline tiers for the first few hundred requests, where a byte costs tens of
+ * times more (and under QEMU's TCG, far more again). Anything else is left to the byte loop.
+ */
+const SIMPLE_STRING_BODY_SOURCE = '[ !#-\\[\\]-~]*"';
+/** Chunks up to this size get the latin1 copy the match needs; larger ones (file data) do not. */
+const SCAN_CHUNK_MAX_BYTES = 4096;
+
 /** qemu formats parser errors into a 1024-byte buffer, so longer messages lose their tail. */
 const PARSE_ERROR_MESSAGE_MAX = 1023;
 
@@ -154,6 +165,8 @@ export class StreamLexer {
   private readonly maxNesting: number;
   private readonly parser = new IncrementalParser();
   private readonly known: KnownStrings;
+  /** SIMPLE_STRING_BODY_SOURCE, sticky; per lexer, as its lastIndex is state */
+  private readonly simpleStringBody = new RegExp(SIMPLE_STRING_BODY_SOURCE, 'y');
 
   // --- lexer ---
   private state = START;
@@ -230,12 +243,15 @@ export class StreamLexer {
     const n = buf.length;
     let i = 0;
     this.tokenStart = 0;
+    const text = n <= SCAN_CHUNK_MAX_BYTES ? buf.toString('latin1') : null;
     while (i < n) {
       const state = this.state;
       if (state === START) {
         i = this.lexStart(buf, i);
       } else if (state === STRING || state === STRING_ESCAPE) {
-        i = this.lexString(buf, i);
+        // a string that began in this chunk, or anything else
+        const fresh = text !== null && state === STRING && this.heldLength === 0 && i === this.tokenStart + 1;
+        i = fresh ? this.lexNewString(buf, text, i) : this.lexString(buf, i);
       } else if (state === RECOVERY) {
         i = this.skipRecovery(buf, i);
       } else if (state === KEYWORD) {
@@ -311,6 +327,24 @@ export class StreamLexer {
   /** Index of the byte whose consumption would make the current token exceed maxTokenBytes. */
   private overflowIndex(): number {
     return this.tokenStart + (this.maxTokenBytes - this.heldLength);
+  }
+
+  /**
+   * A string token whose opening quote is at buf[from - 1] in this chunk: the simple kind matched
+   * natively (SIMPLE_STRING_BODY_SOURCE), the value taken from the chunk's text; anything else,
+   * or a token near maxTokenBytes (the byte loop owns that limit), through lexString().
+   */
+  private lexNewString(buf: Buffer, text: string, from: number): number {
+    const re = this.simpleStringBody;
+    re.lastIndex = from;
+    if (this.quote !== 0x22 || !re.test(text)) return this.lexString(buf, from);
+    const end = re.lastIndex;
+    if (end - this.tokenStart >= this.maxTokenBytes) return this.lexString(buf, from);
+    this.state = START;
+    this.stringNeedsDecoder = false;
+    const body = text.slice(from, end - 1);
+    this.valueToken(STRING_TOKEN, buf, end, this.known.get(body) ?? body);
+    return end;
   }
 
   private lexString(buf: Buffer, from: number): number {
@@ -513,8 +547,11 @@ export class StreamLexer {
     this.tokenDone();
   }
 
-  /** A string, number or keyword token ending at buf[end] (exclusive), maybe begun in earlier chunks. */
-  private valueToken(type: number, buf: Buffer, end: number): void {
+  /**
+   * A string, number or keyword token ending at buf[end] (exclusive), maybe begun in earlier
+   * chunks; `scanned` is a simple string's value when lexNewString() already has it.
+   */
+  private valueToken(type: number, buf: Buffer, end: number, scanned?: string): void {
     const start = this.tokenStart;
     const limitError = this.admitToken(this.heldLength + end - start);
     if (limitError !== null) {
@@ -526,7 +563,9 @@ export class StreamLexer {
       const held = this.heldLength > 0;
       let value: JsonValue | DecodeFailure;
       if (type === STRING_TOKEN) {
-        if (!this.stringNeedsDecoder) {
+        if (scanned !== undefined) {
+          value = scanned;
+        } else if (!this.stringNeedsDecoder) {
           value = held
             ? this.heldLatin1(buf, start, end)
             : (this.known.lookup(buf, start + 1, end - 1) ?? buf.toString('latin1', start + 1, end - 1));

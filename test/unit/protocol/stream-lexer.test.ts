@@ -4,7 +4,7 @@ import { Errors } from '../../../src/protocol/errors';
 import { INT64_MAX, INT64_MIN, UINT64_MAX, type JsonObject } from '../../../src/protocol/json-value';
 import { encodeJson } from '../../../src/protocol/json-writer';
 import { KnownStrings } from '../../../src/protocol/known-strings';
-import { StreamLexer, type StreamItem } from '../../../src/protocol/stream-lexer';
+import { StreamLexer, type LexerLimits, type StreamItem } from '../../../src/protocol/stream-lexer';
 import {
   SENTINEL,
   SENTINEL_REPLY,
@@ -219,6 +219,48 @@ describe('StreamLexer chunking', () => {
     const lexer: StreamLexer = new StreamLexer(() => lexer.feed(bytes('1 ')));
     assert.throws(() => lexer.feed(bytes('"x"')), /own emit callback/);
     lexer.feed(bytes(' ')); // still usable afterwards
+  });
+});
+
+describe('StreamLexer simple strings matched natively (chunks up to 4 KiB)', () => {
+  // Items as comparable text: values through the JSON writer (keys in QDict order, bigints exact),
+  // errors by their text, plus the prototype of every object.
+  const describeItems = (items: StreamItem[]) =>
+    items.map((item) => (item.kind === 'error' ? `error ${item.error.desc}` : `value ${encodeJson(item.value)} ${protoShape(item.value)}`));
+  const protoShape = (v: unknown): string =>
+    typeof v !== 'object' || v === null
+      ? ''
+      : Array.isArray(v)
+        ? `[${v.map(protoShape).join(',')}]`
+        : `${Object.getPrototypeOf(v) === null ? 'N' : 'P'}{${Object.values(v as object).map(protoShape).join(',')}}`;
+  const pieces = [
+    '{', '}', '[', ']', ',', ':', ' ', '\n', '\t', '\r', '"execute"', '"guest-sync"', '"id"', '"arguments"', '"a b!#~"',
+    '"esc\\n"', "'single'", '"caf\xc3\xa9"', '0', '-0', '7', '-12', '1732578000000', '123456789012345', '1234567890123456',
+    '99999999999999999999', '1.5', '2e3', '01', '-', 'true', 'false', 'null', 'nul', 'truex', '\xff', '\xfe', '\x00', '"open',
+    '"x"', '{"execute":"guest-ping"}',
+  ];
+  const limitsList: Array<Partial<LexerLimits> | undefined> = [undefined, { maxTokenBytes: 8, maxTokenCount: 12, maxNesting: 3 }];
+
+  it('gives the same items as the byte machine alone, for random mixes of tokens', () => {
+    const random = prng(20261126);
+    for (let round = 0; round < 3000; round++) {
+      let text = '';
+      const count = 1 + Math.floor(random() * 24);
+      for (let k = 0; k < count; k++) text += pieces[Math.floor(random() * pieces.length)];
+      const input = bytes(text);
+      for (const limits of limitsList) {
+        // one byte at a time no string begins and ends in one chunk: all go through the byte loop
+        const space = Buffer.alloc(1, 0x20);
+        const reference = describeItems(collect([...Array.from(input, (b) => Buffer.from([b])), space], limits));
+        assert.deepEqual(describeItems(collect([input, space], limits)), reference, JSON.stringify(text));
+        const cut = Math.floor(random() * (input.length + 1));
+        assert.deepEqual(
+          describeItems(collect([input.subarray(0, cut), input.subarray(cut), space], limits)),
+          reference,
+          `${JSON.stringify(text)} cut at ${cut}`,
+        );
+      }
+    }
   });
 });
 
