@@ -144,10 +144,10 @@ type Rss = ReturnType<typeof rssParts>;
  * it raw (the line discipline would otherwise echo), starts the agent, and writes a sync every
  * 2 ms until the first reply comes back (the port is open only once the agent is up).
  */
-function timeToFirstSyncVirtio(): number {
+function virtioSerialRun(idleRssAfterMs = 0): { ms: number; rss: Rss | null } {
   const script = String.raw`
-import os, pty, tty, subprocess, sys, time, tempfile, select
-binary, state = sys.argv[1], sys.argv[2]
+import os, pty, tty, subprocess, sys, time, tempfile, select, json
+binary, state, idle = sys.argv[1], sys.argv[2], float(sys.argv[3])
 m, s = pty.openpty(); tty.setraw(s); name = os.ttyname(s)
 d = tempfile.mkdtemp(); open(d + '/none.conf', 'w').close(); open(d + '/qga.state', 'w').write(state)
 t0 = time.perf_counter()
@@ -157,18 +157,26 @@ while b'\n' not in buf and time.time() < deadline:
     if not buf: os.write(m, b'{"execute":"guest-sync","arguments":{"id":4242}}\n')
     if select.select([m], [], [], 0.002)[0]: buf += os.read(m, 4096)
 t1 = time.perf_counter()
+rss = None
+if idle > 0:
+    time.sleep(idle / 1000)
+    st = open('/proc/%d/status' % p.pid).read()
+    rss = [int(next(l.split()[1] for l in st.splitlines() if l.startswith(k + ':'))) for k in ('VmRSS', 'RssAnon', 'RssFile')]
 p.terminate(); p.wait(); os.close(m); os.close(s)
 for f in os.listdir(d): os.unlink(os.path.join(d, f))
 os.rmdir(d)
 if b'"return": 4242' not in buf: sys.exit('no sync reply: %r' % buf[:200])
-print((t1 - t0) * 1000)
+print(json.dumps({'ms': (t1 - t0) * 1000, 'rss': rss}))
 `;
-  const run = spawnSync('python3', ['-c', script, BINARY, EXISTING_STATE], { encoding: 'utf8' });
+  const run = spawnSync('python3', ['-c', script, BINARY, EXISTING_STATE, String(idleRssAfterMs)], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`virtio-serial start-up probe failed: ${run.stderr}`);
-  return Number(run.stdout.trim());
+  const out = JSON.parse(run.stdout.trim()) as { ms: number; rss: [number, number, number] | null };
+  return { ms: out.ms, rss: out.rss === null ? null : { total: out.rss[0], anon: out.rss[1], file: out.rss[2] } };
 }
 
-async function idleRss(): Promise<{ bare: Rss; agent: Rss; agentAfterInfo: number }> {
+const timeToFirstSyncVirtio = (): number => virtioSerialRun().ms;
+
+async function idleRss(): Promise<{ bare: Rss; agent: Rss; agentAfterInfo: number; virtio: Rss }> {
   if (DROP_CACHES) dropPageCache();
   const bare = spawn(NODE24, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: {} });
   await sleep(2000);
@@ -184,7 +192,8 @@ async function idleRss(): Promise<{ bare: Rss; agent: Rss; agentAfterInfo: numbe
   const afterInfo = rssKiB(agent.proc.pid!);
   s.destroy();
   await stopAgent(agent);
-  return { bare: bareRss, agent: agentRss, agentAfterInfo: afterInfo };
+  const virtio = virtioSerialRun(2000).rss!;
+  return { bare: bareRss, agent: agentRss, agentAfterInfo: afterInfo, virtio };
 }
 
 async function leakCheck(total: number): Promise<number[]> {
@@ -249,9 +258,11 @@ async function measure(): Promise<void> {
     `  qga-ts spawn → first sync reply, unix-listen, first boot (writes qga.state): ${median(firstSync).toFixed(1)} (${Math.min(...firstSync).toFixed(1)}), − bare node ${(median(firstSync) - median(bare)).toFixed(1)}`,
     `  same, qga.state already there:  ${median(restartSync).toFixed(1)} (${Math.min(...restartSync).toFixed(1)}), − bare node ${(median(restartSync) - median(bare)).toFixed(1)}`,
     `  virtio-serial (raw pty), qga.state there: ${median(virtioSync).toFixed(1)} (${Math.min(...virtioSync).toFixed(1)}), − bare node ${(median(virtioSync) - median(bare)).toFixed(1)}`,
-    `idle RSS (KiB${DROP_CACHES ? ', page cache dropped first' : ''}): bare node ${rss.bare.total} (anon ${rss.bare.anon}, file ${rss.bare.file}), ` +
+    `idle RSS (KiB${DROP_CACHES ? ', page cache dropped first' : ''}): bare node ${rss.bare.total} (anon ${rss.bare.anon}, file ${rss.bare.file}), -m unix-listen ` +
       `qga-ts ${rss.agent.total} (anon ${rss.agent.anon}, file ${rss.agent.file}): +${rss.agent.total - rss.bare.total} ` +
       `(anon +${rss.agent.anon - rss.bare.anon}, file +${rss.agent.file - rss.bare.file}); after guest-info ${rss.agentAfterInfo}`,
+    `  qga-ts -m virtio-serial (raw pty) after one sync: ${rss.virtio.total} (anon ${rss.virtio.anon}, file ${rss.virtio.file}): +${rss.virtio.total - rss.bare.total} ` +
+      `(anon +${rss.virtio.anon - rss.bare.anon}, file +${rss.virtio.file - rss.bare.file})`,
   ];
   if (LEAK > 0) {
     const samples = await leakCheck(LEAK);
