@@ -263,6 +263,11 @@ export class StreamLexer {
     if (this.state >= STRING) this.hold(buf, this.tokenStart, n);
   }
 
+  /**
+   * From the start state up to the first byte of a string, number or keyword token (returned,
+   * consumed), or the end. Structural tokens never leave the start state (an emit callback's
+   * reset() returns to it too), so consecutive ones are handled here without a return to lex().
+   */
   private lexStart(buf: Buffer, from: number): number {
     const n = buf.length;
     let i = from;
@@ -278,25 +283,31 @@ export class StreamLexer {
         case 0x7b:
           this.braceCount++;
           this.structuralToken(LCURLY);
-          return i + 1;
+          i++;
+          continue;
         case 0x7d:
           this.braceCount--;
           this.structuralToken(RCURLY);
-          return i + 1;
+          i++;
+          continue;
         case 0x5b:
           this.bracketCount++;
           this.structuralToken(LSQUARE);
-          return i + 1;
+          i++;
+          continue;
         case 0x5d:
           this.bracketCount--;
           this.structuralToken(RSQUARE);
-          return i + 1;
+          i++;
+          continue;
         case 0x2c:
           this.structuralToken(COMMA);
-          return i + 1;
+          i++;
+          continue;
         case 0x3a:
           this.structuralToken(COLON);
-          return i + 1;
+          i++;
+          continue;
         case 0x22:
         case 0x27:
           this.quote = b;
