@@ -90,6 +90,20 @@ function ensureNativeAddon(): void {
   if (!fs.existsSync(NATIVE_ADDON)) fail(`node-gyp did not produce ${NATIVE_ADDON}`);
 }
 
+/** What both bundles (the agent's and the host tools') are built with. */
+const BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  // The bundle is the main module of the executable; src/main.ts's own `require.main === module`
+  // start must never fire inside it (the entry calls main itself).
+  define: { 'require.main': 'undefined' },
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+} as const satisfies esbuild.BuildOptions;
+
 /** The host tools' own bundle, embedded as this asset and compiled only when a subcommand runs. */
 const HOST_TOOLS_ASSET = 'qga-ts-host.cjs';
 
@@ -141,14 +155,7 @@ async function bundleHostTools(present: readonly (typeof HOST_SUBCOMMANDS)[numbe
   const result = await esbuild.build({
     stdin: { contents, resolveDir: REPO, sourcefile: 'host-tools-entry.js', loader: 'js' },
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node24',
-    define: { 'require.main': 'undefined' },
-    legalComments: 'none',
-    logLevel: 'warning',
-    metafile: true,
+    ...BUNDLE_OPTIONS,
   });
   const inputs = Object.keys(result.metafile.inputs);
   const native = inputs.filter((f) => f.endsWith('.node') || /node-gyp-build/.test(f));
@@ -207,16 +214,7 @@ async function bundle(addons: readonly { addon: DependencyAddon; pkgDir: string 
   const result = await esbuild.build({
     entryPoints: [path.join(REPO, 'packaging', 'sea-entry.ts')],
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node24',
-    // The bundle is the main module of the executable; src/main.ts's own `require.main === module`
-    // start must never fire inside it (the entry calls main itself).
-    define: { 'require.main': 'undefined' },
-    legalComments: 'none',
-    logLevel: 'warning',
-    metafile: true,
+    ...BUNDLE_OPTIONS,
     plugins: [hostSubcommandsPlugin(hostTools), dependencyAddonPlugin(addons)],
   });
   const inputs = Object.keys(result.metafile.inputs);
