@@ -75,8 +75,12 @@ export interface AgentPayload {
   withQemuGa: boolean;
 }
 
-/** Builds the payload under `workRoot` (replacing an older one) and returns its directory. */
-export function assembleAgentPayload(workRoot: string): AgentPayload {
+/**
+ * Builds the payload under `workRoot` (replacing an older one) and returns its directory. The
+ * agent's own files (bin/, dist/src/, build/Release/, package.json) come from `appRoot`, by
+ * default this checkout (bench/vm-rtt.ts passes a saved build); node_modules from the checkout.
+ */
+export function assembleAgentPayload(workRoot: string, appRoot: string = repoRoot()): AgentPayload {
   const root = repoRoot();
   const dir = path.join(workRoot, 'agent-payload');
   fs.rmSync(dir, { recursive: true, force: true });
@@ -84,10 +88,10 @@ export function assembleAgentPayload(workRoot: string): AgentPayload {
   copyTree(path.join(vmSourceDir(), 'agent'), dir);
 
   const app = path.join(dir, 'qga-ts');
-  copyTree(path.join(root, 'bin', 'qga-ts'), path.join(app, 'bin', 'qga-ts'));
-  copyTree(path.join(root, 'dist', 'src'), path.join(app, 'dist', 'src'));
-  copyTree(path.join(root, 'build', 'Release', 'qga_native.node'), path.join(app, 'build', 'Release', 'qga_native.node'));
-  copyTree(path.join(root, 'package.json'), path.join(app, 'package.json'));
+  copyTree(path.join(appRoot, 'bin', 'qga-ts'), path.join(app, 'bin', 'qga-ts'));
+  copyTree(path.join(appRoot, 'dist', 'src'), path.join(app, 'dist', 'src'));
+  copyTree(path.join(appRoot, 'build', 'Release', 'qga_native.node'), path.join(app, 'build', 'Release', 'qga_native.node'));
+  copyTree(path.join(appRoot, 'package.json'), path.join(app, 'package.json'));
   const modules = path.join(root, 'node_modules');
   // serialport ships prebuilt addons for a dozen platforms; the guest is linux-x64 glibc.
   const foreignPrebuild = (rel: string): boolean => /(^|\/)prebuilds\/(?!linux-x64($|\/))/.test(rel);
