@@ -30,7 +30,7 @@ def late_reply(line):
     return line.startswith(b'\xff') or b"stray '\\uFFFD'" in line
 
 
-def run_once(argv, n, wrap):
+def run_once(argv, n, wrap, rss_out=None):
     d = tempfile.mkdtemp(prefix='qga-pty-')
     os.mkdir(f'{d}/state')
     sock = f'{d}/host.sock'
@@ -43,7 +43,8 @@ def run_once(argv, n, wrap):
         s.connect(sock)
         while not os.path.exists(f'{d}/pty'):
             time.sleep(0.01)
-        env = {'QGA_CONF': f'{d}/none.conf', 'PATH': os.environ['PATH']}
+        env = {'QGA_CONF': f'{d}/none.conf', 'PATH': os.environ['PATH'],
+               **{k: v for k, v in os.environ.items() if k.startswith('QGA_TS_')}}
         # own process group: SIGTERM reaches the agent under strace too
         agent = subprocess.Popen(wrap(d) + argv + ['-m', 'virtio-serial', '-p', f'{d}/pty', '-t', f'{d}/state'],
                                  env=env, start_new_session=True,
@@ -78,6 +79,9 @@ def run_once(argv, n, wrap):
             times.append(time.perf_counter() - t)
             if buf != b'{"return": %d}\n' % (1732578000000 + i):
                 raise RuntimeError(f'unexpected reply {buf!r}')
+        if rss_out is not None:
+            with open(f'/proc/{agent.pid}/status') as f:
+                rss_out.append(int(re.search(r'^VmRSS:\s+(\d+) kB', f.read(), re.M).group(1)))
         # qemu-ga under valgrind now and then misses a SIGTERM: ask again until it is gone
         for _ in range(24):
             os.killpg(agent.pid, signal.SIGTERM)
@@ -129,10 +133,12 @@ def main():
     p.add_argument('--keep', help='keep the callgrind files as KEEP.<n>')
     p.add_argument('argv', nargs='+')
     a = p.parse_args()
-    d, times = run_once(a.argv, a.n, lambda d: [])
+    rss = []
+    d, times = run_once(a.argv, a.n, lambda d: [], rss)
     shutil.rmtree(d, ignore_errors=True)
     times.sort()
-    print(f'round trip: median {statistics.median(times) * 1e6:.1f} us, p25 {times[len(times) // 4] * 1e6:.1f} us (n={a.n})')
+    print(f'round trip: median {statistics.median(times) * 1e6:.1f} us, p25 {times[len(times) // 4] * 1e6:.1f} us (n={a.n}); '
+          f'agent RSS after them {rss[0] / 1024:.1f} MiB')
     if a.callgrind:
         start = a.n if a.start is None else a.start
         i1 = callgrind_total(a.argv, start, a.keep)

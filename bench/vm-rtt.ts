@@ -11,7 +11,8 @@
  *   npx tsx bench/vm-rtt.ts --variant base --variant base:--max-lazy [--variant other=base:FLAGS]
  *        [--warmup 20] [--rounds 300] [--cycles 4] [--echo]
  *
- * A variant is NAME[=SNAPSHOT][:NODEFLAG,NODEFLAG...]; snapshots live in bench/.work/variants/.
+ * A variant is NAME[=SNAPSHOT][:ITEM,ITEM...], each item a node flag or an environment variable
+ * (NAME=VALUE, `+` in VALUE for a space) for the agent; snapshots live in bench/.work/variants/.
  * --echo adds test/vm/agent/transport-echo.js (the channel with a trivial responder) from the
  * first variant's build. Prints one line per cycle and the median over cycles of each agent's
  * p25 / median and of its ratio to qemu-ga in the same cycle. Run with node_modules/.bin first on
@@ -104,9 +105,12 @@ function guestScript(o: Options): string {
     'loop qemu-ga "$P/qemu-ga/lib/ld-linux-x86-64.so.2" --library-path "$P/qemu-ga/lib" "$P/qemu-ga/qemu-ga" -m virtio-serial -p /dev/virtio-ports/lab.qemu-ga -t /run/lab/qemu-ga.state',
   ];
   for (const v of o.variants) {
-    const flags = v.nodeFlags.map(shellQuote).join(' ');
+    // NAME=VALUE items are the agent's environment, the others node flags
+    const isEnv = (f: string): boolean => /^[A-Z][A-Z0-9_]*=/.test(f);
+    const env = v.nodeFlags.filter(isEnv).map((f) => `env ${shellQuote(f.replace(/\+/g, ' '))} `).join('');
+    const flags = v.nodeFlags.filter((f) => !isEnv(f)).map(shellQuote).join(' ');
     lines.push(
-      `loop ${v.name} /usr/bin/node ${flags} "$P/variants/${v.snapshot}/bin/qga-ts" -m virtio-serial -p /dev/virtio-ports/${portOf(v.name)} -t /run/lab/${v.name}.state`,
+      `loop ${v.name} ${env}/usr/bin/node ${flags} "$P/variants/${v.snapshot}/bin/qga-ts" -m virtio-serial -p /dev/virtio-ports/${portOf(v.name)} -t /run/lab/${v.name}.state`,
     );
   }
   if (o.echo) {

@@ -28,6 +28,7 @@ import { ChannelSupervisor, RETRY_INTERVAL_MS } from './transport/channel-superv
 import { StartupMessages } from './config/messages';
 import { probeSocketFamily as probeSocketFamilyFromProc, type SocketFamily } from './platform/linux/socket-family';
 import { daemonChildReady, isDaemonChild, runDaemonParent } from './daemonize';
+import { tieringFlagsFromEnv } from './runtime/jit-tiering';
 import { QEMU_GA_COMPAT_VERSION, QGA_TS_VERSION } from './version';
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -147,6 +148,10 @@ async function runAgent(config: AgentConfig): Promise<number> {
   const waiting = supervisors.filter((s) => !s.open).map((s) => s.channel.description);
   if (waiting.length > 0) logger.warn({ channels: waiting }, `channels not available yet; retrying every ${RETRY_INTERVAL_MS / 1000} s`);
   logger.info({ channels: channels.map((c) => c.description) }, 'guest agent running');
+  // After start-up, so that only the request path is optimized earlier (runtime/jit-tiering.ts).
+  const tiering = tieringFlagsFromEnv(process.env);
+  if ('error' in tiering) logger.warn(tiering.error);
+  else if (tiering.flags.length > 0) setV8Flags(tiering.flags);
 
   if (isDaemonChild(process.env)) {
     if (!writePidfile(config.pidfile)) return 1;
@@ -206,6 +211,11 @@ function deferredCommandRunner(): CommandRunner {
 }
 
 /** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */
+function setV8Flags(flags: readonly string[]): void {
+  const v8 = require('node:v8') as typeof import('node:v8');
+  for (const flag of flags) v8.setFlagsFromString(flag);
+}
+
 function nativeFreezeUnavailable(reason: string): Pick<NativeHelper, 'fsfreeze' | 'fsthaw'> {
   const fail = () => Promise.reject(Object.assign(new Error(`native helper unavailable: ${reason}`), { code: 'ENOSYS', errno: 38, syscall: 'FITHAW' }));
   return { fsfreeze: fail, fsthaw: fail };

@@ -72,6 +72,9 @@ Options given here override the file; block and allow lists add up.
 
 Environment: QGA_CONF names the config file; QGA_OS_RELEASE names the
 os-release file read by guest-get-osinfo; LISTEN_FDS and LISTEN_PID hand
-over a listening socket (systemd socket activation), replacing -m and -p.
+over a listening socket (systemd socket activation), replacing -m and -p;
+QGA_TS_V8_TIERING=default keeps V8's own optimization thresholds (by
+default the agent lowers them once started, so that its request path is
+optimized within its first requests).
 `;
 }
