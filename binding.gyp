@@ -10,6 +10,7 @@
         "src/native/time_ops.c",
         "src/native/vsock.c",
         "src/native/fd_watch.c",
+        "src/native/fd_io.c",
         "src/native/sysinfo.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],

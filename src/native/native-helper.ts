@@ -2,7 +2,8 @@
  * Typed facade over the C addon build/Release/qga_native.node (src/native/*.c).
  *
  * The addon covers only what Node lacks: statvfs(3), FIFREEZE/FITHAW/FITRIM, settimeofday(2), the
- * RTC ioctls, AF_VSOCK sockets and fd readiness on Node's event loop. It is loaded once, by the
+ * RTC ioctls, AF_VSOCK sockets, fd readiness on Node's event loop, and read(2)/write(2) that
+ * report errno as a return value (see FdSyscalls). It is loaded once, by the
  * composition root, through loadNativeHelper(); command handlers receive the resulting
  * NativeHelper through their context, so tests hand them fakes. When it cannot be loaded the agent
  * keeps running and reports NATIVE_COMMANDS as disabled.
@@ -12,10 +13,13 @@
  * positive errno value (not libuv's negative one), `syscall` the failing step ('open', 'statvfs',
  * 'FIFREEZE', 'FITHAW', 'FITRIM', 'RTC_RD_TIME', 'RTC_SET_TIME', 'settimeofday', 'socket',
  * 'bind', 'listen', 'accept4', ...) and `path` the path or device when there is one. Argument
- * mistakes throw TypeError/RangeError synchronously, before any syscall.
+ * mistakes throw TypeError/RangeError synchronously, before any syscall. The exception are
+ * readInto / writeBytes / writeLatin1, the channels' per-request calls: they return a negative
+ * errno instead of throwing (FdSyscalls).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { getSystemErrorName } from 'node:util';
 
 /** statvfs(3) as the kernel reports it; all unsigned 64-bit, hence bigint. Names as in the schema. */
 export interface StatvfsResult {
@@ -51,6 +55,14 @@ export const POLL_READABLE = 1;
 export const POLL_WRITABLE = 2;
 export const POLL_DISCONNECT = 4;
 
+/**
+ * The errno values the channels test for in FdSyscalls results (negated there). Linux's, the same
+ * on every architecture Node runs on; the addon's own values are checked against them at load.
+ * Constants rather than os.constants.errno, which would load node:os at start-up.
+ */
+export const EINTR = 4;
+export const EAGAIN = 11;
+
 /** svm_cid / svm_port wildcards (-1U in linux/vm_sockets.h). */
 export const VMADDR_CID_ANY = 0xffffffff;
 export const VMADDR_PORT_ANY = 0xffffffff;
@@ -69,7 +81,37 @@ export interface FdWatcher {
 /** (errno, events): errno is non-zero when polling itself failed (e.g. EBADF). */
 export type FdEventCallback = (errno: number, events: number) => void;
 
-export interface NativeHelper {
+/**
+ * One non-blocking read(2) or write(2) per call, errors as return values: a non-negative result
+ * is a byte count (0 from readInto: end of stream), a negative one is -errno (-EAGAIN when the
+ * fd has nothing to read or no room, -EINTR, -EIO, -EPIPE, ...). Nothing is thrown for a failing
+ * syscall, so an idle or full fd costs no Error object; bad arguments still throw TypeError.
+ */
+export interface FdSyscalls {
+  /** read(2) into the whole of `buffer` */
+  readInto(fd: number, buffer: Uint8Array): number;
+  /** write(2) of all of `data` (the kernel may take less) */
+  writeBytes(fd: number, data: Uint8Array): number;
+  /** write(2) of a latin1 string's bytes, one per char (its low 8 bits) */
+  writeLatin1(fd: number, text: string): number;
+}
+
+/**
+ * The error for a negative FdSyscalls result (only built when a channel fails, never for EAGAIN),
+ * shaped like Node's fs errors: code 'EIO', errno 5 (positive, as the addon's other errors),
+ * syscall 'read'.
+ */
+export function fdSyscallError(result: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(result);
+  } catch {
+    code = `errno ${-result}`;
+  }
+  return Object.assign(new Error(`${code}: ${syscall} failed`), { code, errno: -result, syscall });
+}
+
+export interface NativeHelper extends FdSyscalls {
   readonly available: true;
   /** Where the addon was loaded from, for the log. */
   readonly loadedFrom: string;
@@ -146,7 +188,7 @@ export function commandsDisabledWithoutNative(native: NativeHelper | NativeUnava
 }
 
 /** The ABI the C side reports as abiVersion (QN_ABI_VERSION in qga_native.h). */
-const EXPECTED_ABI_VERSION = 1;
+const EXPECTED_ABI_VERSION = 2;
 
 /** The raw exports of qga_native.node. */
 interface QgaNativeBinding {
@@ -154,6 +196,8 @@ interface QgaNativeBinding {
   POLL_READABLE: number;
   POLL_WRITABLE: number;
   POLL_DISCONNECT: number;
+  EAGAIN: number;
+  EINTR: number;
   statvfs(path: string): Promise<StatvfsResult>;
   fsfreeze(path: string): Promise<void>;
   fsthaw(path: string): Promise<void>;
@@ -167,6 +211,9 @@ interface QgaNativeBinding {
   watchFd(fd: number, events: number, cb: FdEventCallback): FdWatcher;
   getloadavg(): [number, number, number];
   sysconfClkTck(): number;
+  readInto(fd: number, buffer: Uint8Array): number;
+  writeBytes(fd: number, data: Uint8Array): number;
+  writeLatin1(fd: number, text: string): number;
 }
 
 const BINDING_FUNCTIONS = [
@@ -183,6 +230,9 @@ const BINDING_FUNCTIONS = [
   'watchFd',
   'getloadavg',
   'sysconfClkTck',
+  'readInto',
+  'writeBytes',
+  'writeLatin1',
 ] as const;
 
 /** Why an export object is not the binding this facade was written for, or null if it is. */
@@ -197,6 +247,7 @@ function bindingMismatch(exports: unknown): string | null {
   if (b.POLL_READABLE !== POLL_READABLE || b.POLL_WRITABLE !== POLL_WRITABLE || b.POLL_DISCONNECT !== POLL_DISCONNECT) {
     return 'poll event constants differ from libuv values the facade assumes';
   }
+  if (b.EAGAIN !== EAGAIN || b.EINTR !== EINTR) return 'errno constants differ from the values the facade assumes';
   return null;
 }
 
@@ -217,6 +268,11 @@ function facade(binding: QgaNativeBinding, loadedFrom: string): NativeHelper {
     watchFd: (fd, events, onEvent) => binding.watchFd(fd, events, onEvent),
     getloadavg: () => binding.getloadavg(),
     clkTck: () => binding.sysconfClkTck(),
+    // The per-request calls are the addon's functions themselves, not wrappers: one JS call less
+    // each (they do not use `this`).
+    readInto: binding.readInto,
+    writeBytes: binding.writeBytes,
+    writeLatin1: binding.writeLatin1,
   };
 }
 

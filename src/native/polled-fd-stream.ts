@@ -1,6 +1,7 @@
 /**
  * A Duplex over a non-blocking fd that Node cannot wrap itself, driven by the addon's watchFd
- * (uv_poll on Node's loop) and plain read(2)/write(2) through fs.readSync/fs.writeSync.
+ * (uv_poll on Node's loop) and plain read(2)/write(2) through the addon's readInto/writeBytes,
+ * which return errno rather than throw (no Error object for each EAGAIN).
  *
  * Why: net.Socket and net.Server refuse AF_VSOCK fds (libuv's uv_guess_handle answers UNKNOWN, so
  * `new net.Socket({fd})` throws ERR_INVALID_FD_TYPE and `server.listen({fd})` fails EINVAL). The
@@ -12,17 +13,44 @@
 import * as fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
-import { POLL_READABLE, POLL_WRITABLE, type FdWatcher, type NativeHelper } from './native-helper';
+import {
+  EAGAIN,
+  EINTR,
+  fdSyscallError,
+  POLL_READABLE,
+  POLL_WRITABLE,
+  type FdSyscalls,
+  type FdWatcher,
+  type NativeHelper,
+} from './native-helper';
 
-/** The syscalls used, injected so error paths can be tested without a real fd. */
+/**
+ * The syscalls used, injected so error paths can be tested without a real fd.
+ *
+ * read and write return a byte count (read: 0 at end of stream) or a negative errno, -EAGAIN
+ * when nothing is ready (FdSyscalls' convention, nativeFdIo). An implementation may instead
+ * throw errno errors as Node's fs.readSync/writeSync do (systemFdIo); users handle both.
+ */
 export interface FdIo {
-  /** Bytes read; 0 at end of stream; throws an error with code EAGAIN when nothing is ready. */
   read(fd: number, buffer: Buffer): number;
-  /** Bytes written; throws EAGAIN when the socket buffer is full. */
   write(fd: number, data: Uint8Array): number;
   close(fd: number): void;
 }
 
+/** The native helper's errno-returning calls: what the channels use on their hot path. */
+export function nativeFdIo(native: Pick<FdSyscalls, 'readInto' | 'writeBytes'>): FdIo {
+  return {
+    // The addon's functions themselves (they do not use `this`): no wrapper call per request.
+    read: native.readInto,
+    write: native.writeBytes,
+    close: (fd) => fs.closeSync(fd),
+  };
+}
+
+/**
+ * Node's fs calls, which throw an Error for every EAGAIN. For users not yet on nativeFdIo
+ * (vsock-listen's connections) and for tests.
+ */
 export const systemFdIo: FdIo = {
   read: (fd, buffer) => fs.readSync(fd, buffer, 0, buffer.length, null),
   write: (fd, data) => fs.writeSync(fd, data, 0, data.length, null),
@@ -33,10 +61,16 @@ function errnoCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null ? (e as { code?: unknown }).code as string | undefined : undefined;
 }
 
-const wouldBlock = (e: unknown): boolean => {
+/** A thrown errno error (an io in fs' convention) as the negative result FdSyscalls would give. */
+function thrownAsResult(e: unknown): number | undefined {
   const code = errnoCode(e);
-  return code === 'EAGAIN' || code === 'EWOULDBLOCK';
-};
+  if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return -EAGAIN;
+  if (code === 'EINTR') return -EINTR;
+  return undefined;
+}
+
+/** Not ready now; the watcher says when to try again. */
+const notReady = (n: number): boolean => n === -EAGAIN || n === -EINTR;
 
 interface PendingWrite {
   data: Uint8Array;
@@ -44,8 +78,9 @@ interface PendingWrite {
 }
 
 export interface PolledFdStreamOptions {
-  native: Pick<NativeHelper, 'watchFd'>;
+  native: Pick<NativeHelper, 'watchFd' | 'readInto' | 'writeBytes'>;
   fd: number;
+  /** default: nativeFdIo(native) */
   io?: FdIo;
   /** Bytes per read(2); default 64 KiB. */
   readSize?: number;
@@ -64,7 +99,7 @@ export class PolledFdStream extends Duplex {
   constructor(opts: PolledFdStreamOptions) {
     super({ allowHalfOpen: false });
     this.fd = opts.fd;
-    this.io = opts.io ?? systemFdIo;
+    this.io = opts.io ?? nativeFdIo(opts.native);
     this.readSize = opts.readSize ?? 64 * 1024;
     this.watcher = opts.native.watchFd(opts.fd, 0, (errno, events) => this.onReady(errno, events));
   }
@@ -102,12 +137,20 @@ export class PolledFdStream extends Duplex {
     try {
       n = this.io.read(this.fd, buffer);
     } catch (e) {
-      if (wouldBlock(e)) {
-        this.wantRead = true;
-        this.syncWatch();
+      const result = thrownAsResult(e);
+      if (result === undefined) {
+        this.destroy(e as Error);
         return;
       }
-      this.destroy(e as Error);
+      n = result;
+    }
+    if (n < 0) {
+      if (notReady(n)) {
+        this.wantRead = true;
+        this.syncWatch();
+      } else {
+        this.destroy(fdSyscallError(n, 'read'));
+      }
       return;
     }
     this.wantRead = false;
@@ -123,24 +166,33 @@ export class PolledFdStream extends Duplex {
   private flushPendingWrite(): void {
     const pending = this.pendingWrite;
     if (pending === null || this.fdClosed) return;
-    try {
-      while (pending.data.length > 0) {
-        const n = this.io.write(this.fd, pending.data);
-        pending.data = pending.data.subarray(n);
+    let failure: Error | null = null;
+    while (pending.data.length > 0) {
+      let n: number;
+      try {
+        n = this.io.write(this.fd, pending.data);
+      } catch (e) {
+        const result = thrownAsResult(e);
+        if (result === undefined) {
+          failure = e as Error;
+          break;
+        }
+        n = result;
       }
-    } catch (e) {
-      if (wouldBlock(e)) {
+      if (notReady(n)) {
         this.syncWatch();
         return;
       }
-      this.pendingWrite = null;
-      this.syncWatch();
-      pending.callback(e as Error);
-      return;
+      if (n < 0) {
+        failure = fdSyscallError(n, 'write');
+        break;
+      }
+      pending.data = pending.data.subarray(n);
     }
     this.pendingWrite = null;
     this.syncWatch();
-    pending.callback();
+    if (failure !== null) pending.callback(failure);
+    else pending.callback();
   }
 
   private syncWatch(): void {

@@ -1,6 +1,7 @@
 /*
  * qga_native: the few Linux syscalls Node lacks (statvfs, FIFREEZE/FITHAW/FITRIM, settimeofday,
- * RTC ioctls, AF_VSOCK, fd readiness), exposed through plain Node-API. Everything that can block
+ * RTC ioctls, AF_VSOCK, fd readiness) and a read(2)/write(2) that returns errno instead of
+ * throwing, exposed through plain Node-API. Everything that can block
  * (filesystem and RTC calls) runs as napi async work on the libuv thread pool and settles a
  * Promise; errors carry .code (errno name), .errno (positive errno) and .syscall.
  */
@@ -14,7 +15,7 @@
 #include <linux/fs.h>
 
 /* Bumped whenever the exported surface changes, so the TS facade can refuse a stale build. */
-#define QN_ABI_VERSION 1
+#define QN_ABI_VERSION 2
 
 /* -- errors -------------------------------------------------------------------------------- */
 
@@ -80,6 +81,7 @@ napi_status qn_init_fs(napi_env env, napi_value exports);
 napi_status qn_init_time(napi_env env, napi_value exports);
 napi_status qn_init_vsock(napi_env env, napi_value exports);
 napi_status qn_init_fd_watch(napi_env env, napi_value exports);
+napi_status qn_init_fd_io(napi_env env, napi_value exports);
 napi_status qn_init_sysinfo(napi_env env, napi_value exports);
 
 #endif

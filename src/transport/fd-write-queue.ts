@@ -9,6 +9,7 @@
  * followed by the start of another.
  */
 import { Buffer } from 'node:buffer';
+import { EAGAIN, EINTR, fdSyscallError } from '../native/native-helper';
 import type { FdIo } from '../native/polled-fd-stream';
 
 /** 64 MiB: more than one maximal guest-file-read reply (48 MiB of data is 64 MiB of base64). */
@@ -21,7 +22,11 @@ export const DEFAULT_WRITE_QUEUE_LIMIT = 64 * 1024 * 1024;
  */
 export const MAX_STRING_CHUNK = 64 * 1024;
 
-/** The writes the queue makes; writeLatin1 (optional) writes a latin1 string's bytes. */
+/**
+ * The writes the queue makes; writeLatin1 (optional) writes a latin1 string's bytes. Both return
+ * the bytes written or a negative errno (FdSyscalls, the native helper's writeBytes and
+ * writeLatin1); a writer in Node's fs convention, which throws errno errors instead, works too.
+ */
 export interface FdWriter extends Pick<FdIo, 'write'> {
   writeLatin1?(fd: number, text: string): number;
 }
@@ -80,8 +85,9 @@ export class FdWriteQueue {
   }
 
   /**
-   * Writes as much as the kernel accepts now. EAGAIN ends the attempt quietly; any other error
-   * is thrown (the channel is then broken) with the queue left as it was.
+   * Writes as much as the kernel accepts now. EAGAIN (or EINTR: the fd's readiness brings the
+   * next attempt) ends the attempt quietly; any other error is thrown (the channel is then
+   * broken) with the queue left as it was.
    */
   flush(): FlushResult {
     let written = 0;
@@ -96,6 +102,10 @@ export class FdWriteQueue {
       } catch (e) {
         if (isWouldBlock(e)) return { written, drained: false };
         throw e;
+      }
+      if (n < 0) {
+        if (n === -EAGAIN || n === -EINTR) return { written, drained: false };
+        throw fdSyscallError(n, 'write');
       }
       written += n;
       this.bytes -= n;

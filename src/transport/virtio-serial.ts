@@ -13,10 +13,14 @@
  *
  * Mechanism: the fd is opened once, O_RDWR|O_NONBLOCK|O_CLOEXEC, and kept for the life of the
  * process. Readiness comes from the native helper's uv_poll watcher on Node's own loop; reads and
- * writes are plain non-blocking read(2)/write(2) (fs.readSync/fs.writeSync on an O_NONBLOCK fd
- * return or fail at once, so they never stall the loop, and no thread-pool thread is ever parked
- * on the port: a pool read on a silent port holds its thread until data comes and makes
- * process.exit() hang).
+ * writes are plain non-blocking read(2)/write(2) (on an O_NONBLOCK fd they return or fail at once,
+ * so they never stall the loop, and no thread-pool thread is ever parked on the port: a pool read
+ * on a silent port holds its thread until data comes and makes process.exit() hang). They are the
+ * native helper's readInto/writeBytes/writeLatin1, which return -errno instead of throwing. Under
+ * TCG instructions are what count: a request's read plus its reply's write cost about 14,000
+ * user-space instructions through fs.readSync/fs.writeSync before V8 optimizes them (7,000
+ * after), 2,300 (1,700) through the helper; an EAGAIN thrown by fs.readSync about 54,000, one
+ * returned by readInto 1,400 (callgrind, Node 24).
  *
  * Host presence is read from what read(2) says: data or EAGAIN means a host is connected, 0 means
  * none is. While no host is connected nothing is watched; instead one read is tried every 100 ms
@@ -40,8 +44,17 @@ import { Buffer } from 'node:buffer';
 import * as fs from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import type { AgentLogger } from '../logging/agent-logger';
-import { POLL_READABLE, POLL_WRITABLE, type FdWatcher, type NativeHelper } from '../native/native-helper';
-import { systemFdIo, type FdIo } from '../native/polled-fd-stream';
+import {
+  EAGAIN,
+  EINTR,
+  fdSyscallError,
+  POLL_READABLE,
+  POLL_WRITABLE,
+  type FdSyscalls,
+  type FdWatcher,
+  type NativeHelper,
+} from '../native/native-helper';
+import { nativeFdIo, type FdIo } from '../native/polled-fd-stream';
 import { listSysfsPorts, portNameOf, resolveVirtioPort, type VirtioPortsIo } from '../platform/linux/virtio-ports';
 import { strerror } from '../protocol/errors';
 import type { Channel, ChannelEvents } from './channel';
@@ -62,17 +75,24 @@ export const PORT_OPEN_FLAGS =
 /** Reads per readiness event before yielding to the rest of the loop (the other ports). */
 const MAX_READS_PER_EVENT = 16;
 
+/**
+ * The port's syscalls. read, write and writeLatin1 return bytes or a negative errno (FdIo, and
+ * FdSyscalls: read 0 = no host, -EAGAIN = host there but idle, or buffer full); open throws.
+ */
 export interface VirtioPortIo extends FdIo {
   open(path: string, flags: number): number;
   /** write(2) of a latin1 string's bytes (see FdWriter); without it replies become Buffers */
   writeLatin1?(fd: number, text: string): number;
 }
 
-export const systemVirtioPortIo: VirtioPortIo = {
-  ...systemFdIo,
-  open: (p, flags) => fs.openSync(p, flags),
-  writeLatin1: (fd, text) => fs.writeSync(fd, text, null, 'latin1'),
-};
+/** The real port: Node's openSync/closeSync, the native helper's calls for everything per request. */
+export function systemVirtioPortIo(native: FdSyscalls): VirtioPortIo {
+  return {
+    ...nativeFdIo(native),
+    open: (p, flags) => fs.openSync(p, flags),
+    writeLatin1: native.writeLatin1,
+  };
+}
 
 export const systemVirtioPortsIo: VirtioPortsIo = {
   exists: (p) => fs.existsSync(p),
@@ -80,11 +100,9 @@ export const systemVirtioPortsIo: VirtioPortsIo = {
   readFile: (f) => fs.readFileSync(f, 'utf8'),
 };
 
-export interface VirtioSerialOptions {
+interface VirtioSerialCommonOptions {
   path: string;
   logger: AgentLogger;
-  native: Pick<NativeHelper, 'watchFd'>;
-  io?: VirtioPortIo;
   portsIo?: VirtioPortsIo;
   schedule?: Schedule;
   /** wall clock in ms, to align probes (default Date.now) */
@@ -93,6 +111,10 @@ export interface VirtioSerialOptions {
   writeQueueLimit?: number;
   writeHighWater?: number;
 }
+
+/** Reads and writes go through `io` when given (tests, benchmarks), else through the native helper. */
+export type VirtioSerialOptions = VirtioSerialCommonOptions &
+  ({ native: Pick<NativeHelper, 'watchFd' | keyof FdSyscalls>; io?: VirtioPortIo } | { native: Pick<NativeHelper, 'watchFd'>; io: VirtioPortIo });
 
 type Read = Buffer | 'eof' | 'again' | 'failed';
 
@@ -118,7 +140,8 @@ export class VirtioSerialChannel implements Channel {
 
   constructor(private readonly opts: VirtioSerialOptions) {
     this.description = `virtio-serial:${opts.path}`;
-    this.io = opts.io ?? systemVirtioPortIo;
+    // Without io the options' type guarantees the native calls.
+    this.io = opts.io ?? systemVirtioPortIo(opts.native as Pick<NativeHelper, keyof FdSyscalls>);
     this.schedule = opts.schedule ?? realSchedule;
     this.now = opts.now ?? Date.now;
     this.probeIntervalMs = opts.probeIntervalMs ?? HOST_PROBE_INTERVAL_MS;
@@ -313,7 +336,7 @@ export class VirtioSerialChannel implements Channel {
       this.hostArrived();
       this.deliver(got);
       // A short read emptied what the port held: do not read again just to collect an EAGAIN
-      // (a thrown error per request costs more than the request under emulation); the
+      // (a syscall and a JS-to-C call per request, expensive under emulation); the
       // level-triggered watcher fires again if more arrived meanwhile.
       if (got.length < READ_SIZE) return;
     }
@@ -337,13 +360,17 @@ export class VirtioSerialChannel implements Channel {
     try {
       n = this.io.read(this.fd, this.readBuffer);
     } catch (e) {
+      // An io in Node's fs convention (errno errors thrown): same meaning.
       if (isWouldBlock(e) || errnoCode(e) === 'EINTR') return 'again';
       this.fail(e, 'read');
       return 'failed';
     }
-    if (n === 0) return 'eof';
     // A view, not a copy: the session consumes it before the next read (ChannelEvents.onData).
-    return this.readBuffer.subarray(0, n);
+    if (n > 0) return this.readBuffer.subarray(0, n);
+    if (n === 0) return 'eof';
+    if (n === -EAGAIN || n === -EINTR) return 'again';
+    this.fail(fdSyscallError(n, 'read'), 'read');
+    return 'failed';
   }
 
   private deliver(chunk: Buffer): void {

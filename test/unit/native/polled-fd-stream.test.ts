@@ -102,6 +102,9 @@ function fakeNative() {
         close: () => void (state.closed = true),
       };
     },
+    // Not called: the tests pass their own io.
+    readInto: () => assert.fail('readInto'),
+    writeBytes: () => assert.fail('writeBytes'),
   };
   return { native, watchers };
 }
@@ -115,7 +118,7 @@ test('PolledFdStream: a read error destroys the stream with that error and close
   const io: FdIo = {
     read: () => {
       reads++;
-      throw errnoError(reads === 1 ? 'EAGAIN' : 'ECONNRESET');
+      return -(reads === 1 ? os.constants.errno.EAGAIN : os.constants.errno.ECONNRESET);
     },
     write: () => 0,
     close: (fd) => void closed.push(fd),
@@ -127,8 +130,33 @@ test('PolledFdStream: a read error destroys the stream with that error and close
   watchers[0]!.fire(POLL_READABLE);
   const [error] = (await once(stream, 'error')) as [NodeJS.ErrnoException];
   assert.equal(error.code, 'ECONNRESET');
+  assert.equal(error.syscall, 'read');
   assert.deepEqual(closed, [77]);
   assert.equal(watchers[0]!.closed, true);
+});
+
+test('PolledFdStream: an io in Node fs convention (errno errors thrown) works too', async () => {
+  const { native, watchers } = fakeNative();
+  let reads = 0;
+  const io: FdIo = {
+    read: (_fd, buffer) => {
+      reads++;
+      if (reads === 1) throw errnoError('EAGAIN');
+      if (reads === 2) return buffer.write('hi');
+      throw errnoError('EIO');
+    },
+    write: () => 0,
+    close: () => undefined,
+  };
+  const stream = new PolledFdStream({ native, fd: 78, io });
+  const chunks: string[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c.toString()));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(watchers[0]!.events, POLL_READABLE);
+  watchers[0]!.fire(POLL_READABLE);
+  const [error] = (await once(stream, 'error')) as [NodeJS.ErrnoException];
+  assert.deepEqual(chunks, ['hi']);
+  assert.equal(error.code, 'EIO');
 });
 
 test('PolledFdStream: a write waits for POLL_WRITABLE after EAGAIN, and a poll error destroys', async () => {
@@ -136,11 +164,9 @@ test('PolledFdStream: a write waits for POLL_WRITABLE after EAGAIN, and a poll e
   const written: string[] = [];
   let full = true;
   const io: FdIo = {
-    read: () => {
-      throw errnoError('EAGAIN');
-    },
+    read: () => -os.constants.errno.EAGAIN,
     write: (_fd, data) => {
-      if (full) throw errnoError('EAGAIN');
+      if (full) return -os.constants.errno.EAGAIN;
       written.push(Buffer.from(data).toString());
       return data.length;
     },

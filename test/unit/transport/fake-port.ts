@@ -1,14 +1,18 @@
 /**
  * A virtio-serial port as test/vm/PORT-BEHAVIOUR.md measured it, in memory: with no host a read
  * gives 0 and a write EAGAIN; with a host an idle read gives EAGAIN, writes go into a kernel
- * buffer of limited size (short writes, then EAGAIN). Plus a fake uv_poll watcher whose events
- * the test fires, and a fake clock.
+ * buffer of limited size (short writes, then EAGAIN). Results follow the native helper's
+ * convention: bytes, or a negative errno (nothing thrown). Plus a fake uv_poll watcher whose
+ * events the test fires, and a fake clock.
  */
+import * as os from 'node:os';
 import type { FdEventCallback, FdWatcher } from '../../../src/native/native-helper';
 import type { VirtioPortIo } from '../../../src/transport/virtio-serial';
 import type { Schedule } from '../../../src/transport/schedule';
 
 export const errno = (code: string): Error => Object.assign(new Error(code), { code });
+/** -errno, as readInto/writeBytes/writeLatin1 return it */
+export const failed = (code: keyof typeof os.constants.errno): number => -os.constants.errno[code];
 
 export class FakePort implements VirtioPortIo {
   hostConnected = false;
@@ -26,8 +30,11 @@ export class FakePort implements VirtioPortIo {
   openFlags: number | undefined;
   openedPath: string | undefined;
   openError: Error | undefined;
-  readError: Error | undefined;
-  writeError: Error | undefined;
+  /** the next reads / writes return this (a negative errno, see `failed`) */
+  readResult: number | undefined;
+  writeResult: number | undefined;
+  /** the next reads throw this instead (an io in Node's fs convention) */
+  readThrows: Error | undefined;
   closed = false;
 
   open(p: string, flags: number): number {
@@ -39,7 +46,8 @@ export class FakePort implements VirtioPortIo {
 
   read(_fd: number, buffer: Buffer): number {
     this.reads++;
-    if (this.readError) throw this.readError;
+    if (this.readThrows) throw this.readThrows;
+    if (this.readResult !== undefined) return this.readResult;
     const head = this.incoming[0];
     if (head !== undefined) {
       const n = Math.min(head.length, buffer.length);
@@ -49,15 +57,15 @@ export class FakePort implements VirtioPortIo {
       return n;
     }
     if (!this.hostConnected) return 0;
-    throw errno('EAGAIN');
+    return failed('EAGAIN');
   }
 
   write(_fd: number, data: Uint8Array): number {
     this.writes++;
-    if (this.writeError) throw this.writeError;
-    if (!this.hostConnected) throw errno('EAGAIN');
+    if (this.writeResult !== undefined) return this.writeResult;
+    if (!this.hostConnected) return failed('EAGAIN');
     const room = this.capacity - this.buffered;
-    if (room <= 0) throw errno('EAGAIN');
+    if (room <= 0) return failed('EAGAIN');
     const n = Math.min(room, data.length);
     this.received.push(Buffer.from(data.subarray(0, n)));
     if (this.capacity !== Number.POSITIVE_INFINITY) this.buffered += n;

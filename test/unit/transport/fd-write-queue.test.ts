@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FdWriteQueue, MAX_STRING_CHUNK } from '../../../src/transport/fd-write-queue';
-import { errno } from './fake-port';
+import { errno, failed } from './fake-port';
 
+/** A writer taking `accept[i]` bytes at the i-th call; -1 = EAGAIN, -2 = EPIPE, as -errno results. */
 function sink(accept: number[]) {
   const out: Buffer[] = [];
   return {
     out,
     write: (_fd: number, data: Uint8Array) => {
       const n = accept.shift();
-      if (n === undefined || n < 0) throw errno(n === -2 ? 'EPIPE' : 'EAGAIN');
+      if (n === undefined || n === -1) return failed('EAGAIN');
+      if (n === -2) return failed('EPIPE');
       out.push(Buffer.from(data.subarray(0, n)));
       return Math.min(n, data.length);
     },
@@ -32,8 +34,42 @@ describe('FdWriteQueue', () => {
   test('other errors are thrown with the queue intact', () => {
     const q = new FdWriteQueue(1, sink([-2]));
     q.enqueue(Buffer.from('x'));
-    assert.throws(() => q.flush(), { code: 'EPIPE' });
+    assert.throws(() => q.flush(), { code: 'EPIPE', errno: 32, syscall: 'write', message: 'EPIPE: write failed' });
     assert.equal(q.pendingBytes, 1);
+  });
+
+  test('EINTR ends the attempt like EAGAIN; the next flush goes on', () => {
+    const results = [2, failed('EINTR'), 100];
+    const out: Buffer[] = [];
+    const q = new FdWriteQueue(1, {
+      write: (_fd, data) => {
+        const n = results.shift()!;
+        if (n > 0) out.push(Buffer.from(data.subarray(0, n)));
+        return n < 0 ? n : Math.min(n, data.length);
+      },
+    });
+    q.enqueue(Buffer.from('abcd'));
+    assert.deepEqual(q.flush(), { written: 2, drained: false });
+    assert.deepEqual(q.flush(), { written: 2, drained: true });
+    assert.equal(Buffer.concat(out).toString(), 'abcd');
+  });
+
+  test('a writer in Node fs convention (throws errno errors) works too', () => {
+    let calls = 0;
+    const q = new FdWriteQueue(1, {
+      write: (_fd, data) => {
+        calls++;
+        if (calls === 1) throw errno('EAGAIN');
+        if (calls === 2) return 1;
+        if (calls === 3) throw errno('ECONNRESET');
+        return data.length;
+      },
+    });
+    q.enqueue(Buffer.from('xy'));
+    assert.deepEqual(q.flush(), { written: 0, drained: false });
+    assert.throws(() => q.flush(), { code: 'ECONNRESET' });
+    assert.equal(q.pendingBytes, 1);
+    assert.deepEqual(q.flush(), { written: 1, drained: true });
   });
 
   test('over the limit: oldest whole replies go, the partly written one and the newest stay', () => {

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { createAgentLogger } from '../../../src/logging/agent-logger';
 import { POLL_READABLE, POLL_WRITABLE } from '../../../src/native/native-helper';
 import type { ChannelEvents } from '../../../src/transport/channel';
 import { HOST_PROBE_INTERVAL_MS, VirtioSerialChannel } from '../../../src/transport/virtio-serial';
 import type { VirtioPortsIo } from '../../../src/platform/linux/virtio-ports';
-import { errno, FakeClock, FakeNative, FakePort } from './fake-port';
+import { builtSkip, helper } from '../native/native-test-support';
+import { errno, failed, FakeClock, FakeNative, FakePort } from './fake-port';
 
 interface Recorded {
   log: string[];
@@ -281,23 +285,54 @@ describe('virtio-serial channel', () => {
     const { port, native, rec, channel, events } = setup();
     port.hostConnected = true;
     await channel.open(events);
-    port.readError = errno('EIO');
+    port.readResult = failed('EIO');
     port.incoming.push(Buffer.from('x'));
     native.last.fire(POLL_READABLE);
     assert.equal(rec.failures.length, 1);
     assert.equal(rec.failures[0]!.message, "error reading channel '/dev/virtio-ports/org.qemu.guest_agent.0': Input/output error");
+    assert.ok(rec.log.some((l) => l.includes('"code":"EIO"')), 'the errno name is logged');
     assert.equal(native.last.events, 0);
     channel.write('ignored');
     assert.equal(port.text(), '');
+  });
+
+  test('EINTR from a read is "try again", not a failure', async () => {
+    const { port, native, clock, rec, channel, events } = setup();
+    port.hostConnected = true;
+    await channel.open(events);
+    port.readResult = failed('EINTR');
+    native.last.fire(POLL_READABLE);
+    assert.deepEqual(rec.failures, []);
+    assert.equal(native.last.events, 0, 'waits 100 ms as after EAGAIN');
+    port.readResult = undefined;
+    port.incoming.push(Buffer.from('{}'));
+    clock.advance(HOST_PROBE_INTERVAL_MS);
+    assert.equal(received(rec), '{}');
+  });
+
+  test('an io that throws errno errors (Node fs convention) is understood too', async () => {
+    const { port, native, rec, channel, events } = setup();
+    port.hostConnected = true;
+    port.readThrows = errno('EAGAIN');
+    await channel.open(events);
+    assert.equal(channel.connected, true, 'EAGAIN: a host is there');
+    port.readThrows = undefined;
+    port.incoming.push(Buffer.from('{}'));
+    native.last.fire(POLL_READABLE);
+    assert.equal(received(rec), '{}');
+    port.readThrows = errno('EIO');
+    native.last.fire(POLL_READABLE);
+    assert.match(rec.failures[0]!.message, /^error reading channel '.*': Input\/output error$/);
   });
 
   test('a write error fails the channel', async () => {
     const { port, rec, channel, events } = setup();
     port.hostConnected = true;
     await channel.open(events);
-    port.writeError = errno('ENODEV');
+    port.writeResult = failed('ENODEV');
     channel.write('x');
     assert.match(rec.failures[0]!.message, /^error writing to channel '.*': No such device$/);
+    assert.ok(rec.log.some((l) => l.includes('"code":"ENODEV"')));
   });
 
   test('EBUSY names the likely cause', async () => {
@@ -343,4 +378,46 @@ describe('virtio-serial channel', () => {
     });
     assert.equal(port.openedPath, undefined);
   });
+});
+
+test('on a real fd, through the native helper: bytes in, latin1 replies out exactly', { skip: builtSkip }, async () => {
+  // A FIFO opened O_RDWR is its own host: what the channel writes it reads back.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qga-virtio-'));
+  const fifo = path.join(dir, 'port');
+  execFileSync('mkfifo', [fifo]);
+  const data: Buffer[] = [];
+  let arrived: () => void = () => undefined;
+  const { logger } = createAgentLogger({ verbose: false, sink: { write: () => undefined } });
+  const channel = new VirtioSerialChannel({ path: fifo, logger, native: helper() });
+  let writeFd = -1;
+  const next = () => new Promise<void>((resolve) => (arrived = resolve));
+  try {
+    await channel.open({
+      onConnect: () => undefined,
+      onData: (c) => {
+        data.push(Buffer.from(c));
+        arrived();
+      },
+      onInputEnd: (done) => done(),
+      onDisconnect: () => undefined,
+      onFailure: (e) => assert.fail(e),
+    });
+    assert.equal(channel.connected, true, 'EAGAIN from the real read: a host is there');
+    // Only now: a non-blocking O_WRONLY open of a FIFO fails ENXIO while nobody has it open to read.
+    writeFd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    let got = next();
+    fs.writeSync(writeFd, '{"execute":"guest-ping"}');
+    await got;
+    assert.equal(Buffer.concat(data).toString(), '{"execute":"guest-ping"}');
+    data.length = 0;
+    got = next();
+    const reply = '\xff{"return": {"a": "\xe9\x80"}}\n';
+    channel.write(reply);
+    await got;
+    assert.deepEqual(Buffer.concat(data), Buffer.from(reply, 'latin1'));
+  } finally {
+    await channel.close();
+    if (writeFd >= 0) fs.closeSync(writeFd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
