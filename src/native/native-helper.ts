@@ -235,10 +235,14 @@ const BINDING_FUNCTIONS = [
   'writeLatin1',
 ] as const;
 
-/** Why an export object is not the binding this facade was written for, or null if it is. */
-function bindingMismatch(exports: unknown): string | null {
-  if (typeof exports !== 'object' || exports === null) return 'exports is not an object';
-  const b = exports as Record<string, unknown>;
+/**
+ * Why an export object is not the binding this facade was written for, or null if it is.
+ * (The parameter must not be called `exports`: compiled to CommonJS, this module's own constants
+ * become `exports.EAGAIN` etc., which that name would shadow.)
+ */
+function bindingMismatch(addonExports: unknown): string | null {
+  if (typeof addonExports !== 'object' || addonExports === null) return 'exports is not an object';
+  const b = addonExports as Record<string, unknown>;
   if (b.abiVersion !== EXPECTED_ABI_VERSION) {
     return `abiVersion ${String(b.abiVersion)}, expected ${EXPECTED_ABI_VERSION} (stale build? run node-gyp rebuild)`;
   }
