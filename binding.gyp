@@ -11,7 +11,8 @@
         "src/native/vsock.c",
         "src/native/fd_watch.c",
         "src/native/fd_io.c",
-        "src/native/sysinfo.c"
+        "src/native/sysinfo.c",
+        "src/native/v8_flags.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "cflags!": ["-O3"],

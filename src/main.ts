@@ -151,7 +151,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
   // After start-up, so that only the request path is optimized earlier (runtime/jit-tiering.ts).
   const tiering = tieringFlagsFromEnv(process.env);
   if ('error' in tiering) logger.warn(tiering.error);
-  else if (tiering.flags.length > 0) setV8Flags(tiering.flags);
+  else if (tiering.flags.length > 0) setV8Flags(tiering.flags, native.available ? native : null);
 
   if (isDaemonChild(process.env)) {
     if (!writePidfile(config.pidfile)) return 1;
@@ -211,9 +211,11 @@ function deferredCommandRunner(): CommandRunner {
 }
 
 /** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */
-function setV8Flags(flags: readonly string[]): void {
-  const v8 = require('node:v8') as typeof import('node:v8');
-  for (const flag of flags) v8.setFlagsFromString(flag);
+/** Through the addon when it can (node:v8 would load Node's stream stack for this one call). */
+function setV8Flags(flags: readonly string[], native: Pick<NativeHelper, 'setV8Flags'> | null): void {
+  for (const flag of flags) {
+    if (native?.setV8Flags(flag) !== true) (require('node:v8') as typeof import('node:v8')).setFlagsFromString(flag);
+  }
 }
 
 function nativeFreezeUnavailable(reason: string): Pick<NativeHelper, 'fsfreeze' | 'fsthaw'> {

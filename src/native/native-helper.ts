@@ -147,6 +147,11 @@ export interface NativeHelper extends FdSyscalls {
   getloadavg(): [number, number, number];
   /** sysconf(_SC_CLK_TCK) */
   clkTck(): number;
+  /**
+   * v8::V8::SetFlagsFromString without loading node:v8 (v8_flags.c); false when the running
+   * executable does not export it (then node:v8 does the same).
+   */
+  setV8Flags(flags: string): boolean;
 }
 
 export interface NativeUnavailable {
@@ -188,7 +193,7 @@ export function commandsDisabledWithoutNative(native: NativeHelper | NativeUnava
 }
 
 /** The ABI the C side reports as abiVersion (QN_ABI_VERSION in qga_native.h). */
-const EXPECTED_ABI_VERSION = 2;
+const EXPECTED_ABI_VERSION = 3;
 
 /** The raw exports of qga_native.node. */
 interface QgaNativeBinding {
@@ -214,6 +219,7 @@ interface QgaNativeBinding {
   readInto(fd: number, buffer: Uint8Array): number;
   writeBytes(fd: number, data: Uint8Array): number;
   writeLatin1(fd: number, text: string): number;
+  setV8Flags(flags: string): boolean;
 }
 
 const BINDING_FUNCTIONS = [
@@ -233,6 +239,7 @@ const BINDING_FUNCTIONS = [
   'readInto',
   'writeBytes',
   'writeLatin1',
+  'setV8Flags',
 ] as const;
 
 /**
@@ -277,6 +284,7 @@ function facade(binding: QgaNativeBinding, loadedFrom: string): NativeHelper {
     readInto: binding.readInto,
     writeBytes: binding.writeBytes,
     writeLatin1: binding.writeLatin1,
+    setV8Flags: (flags) => binding.setV8Flags(flags),
   };
 }
 

@@ -339,7 +339,8 @@ static napi_value init(napi_env env, napi_value exports) {
 
   if (qn_init_fs(env, exports) != napi_ok || qn_init_time(env, exports) != napi_ok ||
       qn_init_vsock(env, exports) != napi_ok || qn_init_fd_watch(env, exports) != napi_ok ||
-      qn_init_fd_io(env, exports) != napi_ok || qn_init_sysinfo(env, exports) != napi_ok) {
+      qn_init_fd_io(env, exports) != napi_ok || qn_init_sysinfo(env, exports) != napi_ok ||
+      qn_init_v8_flags(env, exports) != napi_ok) {
     napi_throw_error(env, NULL, "qga_native: registering exports failed");
     return NULL;
   }

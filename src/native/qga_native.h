@@ -15,7 +15,7 @@
 #include <linux/fs.h>
 
 /* Bumped whenever the exported surface changes, so the TS facade can refuse a stale build. */
-#define QN_ABI_VERSION 2
+#define QN_ABI_VERSION 3
 
 /* -- errors -------------------------------------------------------------------------------- */
 
@@ -83,5 +83,6 @@ napi_status qn_init_vsock(napi_env env, napi_value exports);
 napi_status qn_init_fd_watch(napi_env env, napi_value exports);
 napi_status qn_init_fd_io(napi_env env, napi_value exports);
 napi_status qn_init_sysinfo(napi_env env, napi_value exports);
+napi_status qn_init_v8_flags(napi_env env, napi_value exports);
 
 #endif

@@ -10,8 +10,18 @@
  * every reply before its connection is closed.
  */
 import type { AgentLogger } from '../logging/agent-logger';
-import { POLL_READABLE, POLL_WRITABLE, VMADDR_CID_ANY, type FdWatcher, type NativeHelper, type NativeUnavailable } from '../native/native-helper';
-import { systemFdIo, type FdIo } from '../native/polled-fd-stream';
+import {
+  EAGAIN,
+  EINTR,
+  fdSyscallError,
+  POLL_READABLE,
+  POLL_WRITABLE,
+  VMADDR_CID_ANY,
+  type FdWatcher,
+  type NativeHelper,
+  type NativeUnavailable,
+} from '../native/native-helper';
+import { nativeFdIo, systemFdIo, type FdIo } from '../native/polled-fd-stream';
 import { strerror } from '../protocol/errors';
 import type { Channel, ChannelEvents } from './channel';
 import { DEFAULT_WRITE_QUEUE_LIMIT, errnoCode, FdWriteQueue, isWouldBlock } from './fd-write-queue';
@@ -124,14 +134,14 @@ export class VsockListenChannel implements Channel {
     if (events === null) return;
     let connection: VsockConnection;
     try {
-      connection = new VsockConnection(fd, native, this.opts.io ?? systemFdIo, this.opts.logger, {
+      connection = new VsockConnection(fd, native, this.opts.io ?? nativeFdIo(native), this.opts.logger, {
         onData: (chunk) => this.events?.onData(chunk),
         onInputEnd: (done) => this.events?.onInputEnd(done),
         onClosed: (reason) => this.connectionClosed(connection, reason),
       });
     } catch (e) {
       this.opts.logger.warn({ channel: this.description }, `cannot serve client: ${(e as Error).message}`);
-      (this.opts.io ?? systemFdIo).close(fd);
+      (this.opts.io ?? nativeFdIo(native)).close(fd);
       this.listenWatcher?.update(POLL_READABLE);
       return;
     }
@@ -268,8 +278,17 @@ class VsockConnection {
       try {
         n = this.io.read(this.fd, this.readBuffer);
       } catch (e) {
+        // an io in Node's fs convention (errno errors thrown)
         if (isWouldBlock(e) || errnoCode(e) === 'EINTR') return;
         this.logger.warn({ code: errnoCode(e) }, `vsock client connection error: ${strerror(e)}`);
+        this.finish('client connection error');
+        return;
+      }
+      if (n < 0) {
+        // FdSyscalls' convention (nativeFdIo): -errno, nothing thrown
+        if (n === -EAGAIN || n === -EINTR) return;
+        const e = fdSyscallError(n, 'read');
+        this.logger.warn({ code: e.code }, `vsock client connection error: ${strerror(e)}`);
         this.finish('client connection error');
         return;
       }

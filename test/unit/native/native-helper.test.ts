@@ -56,22 +56,22 @@ test('a stale or foreign addon is refused by its ABI version and exports', () =>
     });
   const stale = loadWith({ abiVersion: 0 });
   assert.ok(!stale.available);
-  assert.match(stale.reason, /abiVersion 0, expected 2 \(stale build\? run node-gyp rebuild\)/);
+  assert.match(stale.reason, /abiVersion 0, expected 3 \(stale build\? run node-gyp rebuild\)/);
 
-  const partial = loadWith({ abiVersion: 2, statvfs: () => undefined });
+  const partial = loadWith({ abiVersion: 3, statvfs: () => undefined });
   assert.ok(!partial.available);
   assert.match(partial.reason, /missing exports: fsfreeze, fsthaw, fstrim/);
 
   const exportsOf = (names: string[]) => Object.fromEntries(names.map((n) => [n, () => undefined]));
   const complete = {
-    abiVersion: 2,
+    abiVersion: 3,
     POLL_READABLE: 1,
     POLL_WRITABLE: 2,
     POLL_DISCONNECT: 4,
     EAGAIN: 11,
     EINTR: 4,
     ...exportsOf(['statvfs', 'fsfreeze', 'fsthaw', 'fstrim', 'settimeofday', 'rtcRead', 'rtcSetFromSystem', 'rtcReadToSystem']),
-    ...exportsOf(['vsockListen', 'vsockAccept', 'watchFd', 'getloadavg', 'sysconfClkTck', 'readInto', 'writeBytes', 'writeLatin1']),
+    ...exportsOf(['vsockListen', 'vsockAccept', 'watchFd', 'getloadavg', 'sysconfClkTck', 'readInto', 'writeBytes', 'writeLatin1', 'setV8Flags']),
   };
   assert.ok(loadWith(complete).available);
   const noFdIo = loadWith({ ...complete, writeLatin1: undefined });

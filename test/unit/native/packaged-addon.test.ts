@@ -46,14 +46,14 @@ function fakeDlopen(loaded: string[]) {
   return (module: { exports: unknown }, file: string) => {
     loaded.push(file);
     module.exports = {
-      abiVersion: 2,
+      abiVersion: 3,
       POLL_READABLE: 1,
       POLL_WRITABLE: 2,
       POLL_DISCONNECT: 4,
       EAGAIN: 11,
       EINTR: 4,
       ...Object.fromEntries(
-        ['statvfs', 'fsfreeze', 'fsthaw', 'fstrim', 'settimeofday', 'rtcRead', 'rtcSetFromSystem', 'rtcReadToSystem', 'vsockListen', 'vsockAccept', 'watchFd', 'getloadavg', 'sysconfClkTck', 'readInto', 'writeBytes', 'writeLatin1'].map(
+        ['statvfs', 'fsfreeze', 'fsthaw', 'fstrim', 'settimeofday', 'rtcRead', 'rtcSetFromSystem', 'rtcReadToSystem', 'vsockListen', 'vsockAccept', 'watchFd', 'getloadavg', 'sysconfClkTck', 'readInto', 'writeBytes', 'writeLatin1', 'setV8Flags'].map(
           (n) => [n, fn],
         ),
       ),
