@@ -13,6 +13,11 @@
 
 #include <dlfcn.h>
 
+/* glibc 2.34 moved dlsym from libdl into libc under a new symbol version; binding to the old one,
+ * which every glibc since 2.2.5 provides (in libdl before 2.34, as a compatibility symbol in libc
+ * after), keeps the addon within the .deb's glibc floor (2.28). binding.gyp links libdl for it. */
+__asm__(".symver dlsym, dlsym@GLIBC_2.2.5");
+
 #define QN_V8_FLAGS_MAX 1024
 
 typedef void (*qn_set_flags_fn)(const char *flags);
