@@ -9,12 +9,15 @@
  *
  *   npm run build && npx tsx bench/vm-rtt.ts --snapshot base        # freeze this build as "base"
  *   npx tsx bench/vm-rtt.ts --variant base --variant base:--max-lazy [--variant other=base:FLAGS]
- *        [--warmup 20] [--rounds 300] [--cycles 4] [--echo]
+ *        [--warmup 20] [--rounds 300] [--cycles 4] [--echo] [--mixed N] [--fixed-order]
  *
  * A variant is NAME[=SNAPSHOT][:ITEM,ITEM...], each item a node flag or an environment variable
- * (NAME=VALUE, `+` in VALUE for a space) for the agent; snapshots live in bench/.work/variants/.
+ * (NAME=VALUE, `+` in VALUE for a space) for the agent, or IDLE_PORT (a second port that no host
+ * connects to, as test/vm/agent.test.ts's agent has); snapshots live in bench/.work/variants/.
  * --echo adds test/vm/agent/transport-echo.js (the channel with a trivial responder) from the
- * first variant's build. Prints one line per cycle and the median over cycles of each agent's
+ * first variant's build. --mixed N sends each agent N requests of assorted kinds (info, time,
+ * osinfo, users, errors...) before the warm-up; --fixed-order keeps one order in every round.
+ * Prints one line per cycle and the median over cycles of each agent's
  * p25 / median and of its ratio to qemu-ga in the same cycle. Run with node_modules/.bin first on
  * PATH (npx does it): the image carries that node (Node 24, the shipped binary's).
  */
@@ -36,6 +39,9 @@ interface Variant {
 interface Options {
   variants: Variant[];
   echo: boolean;
+  /** mixed requests each agent serves before the warm-up (as test/vm/agent.test.ts's agent has) */
+  mixed: number;
+  fixedOrder: boolean;
   warmup: number;
   rounds: number;
   cycles: number;
@@ -60,7 +66,7 @@ function parseVariant(spec: string): Variant {
 }
 
 function parseArgs(argv: string[]): Options | 'done' {
-  const o: Options = { variants: [], echo: false, warmup: 20, rounds: 300, cycles: 4 };
+  const o: Options = { variants: [], echo: false, mixed: 0, fixedOrder: false, warmup: 20, rounds: 300, cycles: 4 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -73,6 +79,8 @@ function parseArgs(argv: string[]): Options | 'done' {
       return 'done';
     } else if (a === '--variant') o.variants.push(parseVariant(value()));
     else if (a === '--echo') o.echo = true;
+    else if (a === '--mixed') o.mixed = Number(value());
+    else if (a === '--fixed-order') o.fixedOrder = true;
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--cycles') o.cycles = Number(value());
@@ -107,10 +115,12 @@ function guestScript(o: Options): string {
   for (const v of o.variants) {
     // NAME=VALUE items are the agent's environment, the others node flags
     const isEnv = (f: string): boolean => /^[A-Z][A-Z0-9_]*=/.test(f);
+    // IDLE_PORT: a second -p whose host end nobody connects (the agent probes it every 100 ms)
+    const idlePort = v.nodeFlags.includes('IDLE_PORT') ? ` -p /dev/virtio-ports/${portOf(`${v.name}.idle`)}` : '';
     const env = v.nodeFlags.filter(isEnv).map((f) => `env ${shellQuote(f.replace(/\+/g, ' '))} `).join('');
-    const flags = v.nodeFlags.filter((f) => !isEnv(f)).map(shellQuote).join(' ');
+    const flags = v.nodeFlags.filter((f) => !isEnv(f) && f !== 'IDLE_PORT').map(shellQuote).join(' ');
     lines.push(
-      `loop ${v.name} ${env}/usr/bin/node ${flags} "$P/variants/${v.snapshot}/bin/qga-ts" -m virtio-serial -p /dev/virtio-ports/${portOf(v.name)} -t /run/lab/${v.name}.state`,
+      `loop ${v.name} ${env}/usr/bin/node ${flags} "$P/variants/${v.snapshot}/bin/qga-ts" -m virtio-serial -p /dev/virtio-ports/${portOf(v.name)}${idlePort} -t /run/lab/${v.name}.state`,
     );
   }
   if (o.echo) {
@@ -207,6 +217,23 @@ class End {
   }
 }
 
+/** Side-effect-free requests of several kinds, errors included, as a monitored agent sees them. */
+const MIXED: object[] = [
+  { execute: 'guest-info' },
+  { execute: 'guest-ping' },
+  { execute: 'guest-get-time' },
+  { execute: 'guest-get-osinfo' },
+  { execute: 'guest-get-host-name' },
+  { execute: 'guest-get-timezone' },
+  { execute: 'guest-get-users' },
+  { execute: 'guest-get-load' },
+  { execute: 'guest-no-such-command' },
+  { execute: 'guest-sync', arguments: { id: 'not a number' } },
+  { execute: 'guest-get-vcpus' },
+  { execute: 'guest-network-get-interfaces' },
+  { execute: 'guest-get-fsinfo' },
+];
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -233,7 +260,8 @@ async function main(): Promise<void> {
 
   const image = await buildImage(payload.dir);
   const names = ['qemu-ga', ...o.variants.map((v) => v.name), ...(o.echo ? ['echo'] : [])];
-  const vm = await startVm({ ...image, workDir: path.join(WORK, 'vm-rtt', 'vm'), ports: names.map((n) => ({ name: portOf(n) })) });
+  const idlePorts = o.variants.filter((v) => v.nodeFlags.includes('IDLE_PORT')).map((v) => ({ name: portOf(`${v.name}.idle`) }));
+  const vm = await startVm({ ...image, workDir: path.join(WORK, 'vm-rtt', 'vm'), ports: [...names.map((n) => ({ name: portOf(n) })), ...idlePorts] });
   const summary = new Map<string, { p25: number[]; median: number[]; ratio25: number[]; ratio50: number[] }>();
   for (const n of names) summary.set(n, { p25: [], median: [], ratio25: [], ratio50: [] });
   let id = 1;
@@ -261,10 +289,14 @@ async function main(): Promise<void> {
       const startedMs = Date.now() - t0;
       // let start-up work (lazy loads, compiles) settle the same way for every agent
       await new Promise((r) => setTimeout(r, 2000));
+      for (const e of ends) {
+        if (e.name === 'echo') continue;
+        for (let i = 0; i < o.mixed; i++) await e.call(MIXED[i % MIXED.length]!);
+      }
       for (const e of ends) e.samples.length = 0;
       for (let i = 0; i < o.warmup + o.rounds; i++) {
         for (let k = 0; k < ends.length; k++) {
-          const e = ends[(i + k) % ends.length]!;
+          const e = ends[o.fixedOrder ? k : (i + k) % ends.length]!;
           const ms = await e.roundTrip(id++);
           if (i >= o.warmup) e.samples.push(ms);
         }
