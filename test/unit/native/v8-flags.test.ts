@@ -5,7 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { BUILT_ADDON, builtSkip, helper } from './native-test-support';
+import { shippedNodeBinary } from '../../support/shipped-node';
+import { BUILT_ADDON, builtSkip, helper, REPO_ROOT } from './native-test-support';
+
+// on the shipped runtime even when npm test runs on an older node
+const NODE = shippedNodeBinary(REPO_ROOT);
+const NODE_V8 = execFileSync(NODE, ['-p', 'process.versions.v8'], { encoding: 'utf8' }).trim();
 
 /**
  * Calls a small function until V8 has optimized it (or 3000 times) and prints how many calls
@@ -26,11 +31,11 @@ function callsUntilOptimized(flag: string | null): { calls: number; set: boolean
       }
       return n;\`);
     process.stdout.write(JSON.stringify({ calls: run(), set }));`;
-  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', '-e', script], { encoding: 'utf8' });
+  const out = execFileSync(NODE, ['--allow-natives-syntax', '--no-concurrent-recompilation', '-e', script], { encoding: 'utf8' });
   return JSON.parse(out) as { calls: number; set: boolean | null };
 }
 
-const oldV8 = Number.parseInt(process.versions.v8, 10) < 12 ? `V8 ${process.versions.v8} has Maglev off, so the earlier tier-up this observes does not happen` : false;
+const oldV8 = Number.parseInt(NODE_V8, 10) < 12 ? `V8 ${NODE_V8} (${NODE}) has Maglev off, so the earlier tier-up this observes does not happen` : false;
 
 test('setV8Flags sets a V8 flag in the running process (an earlier tier-up is observable)', { skip: builtSkip || oldV8 }, () => {
   const before = callsUntilOptimized(null);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { EARLY_TIERING_FLAGS, MIN_V8_MAJOR, tieringFlagsFromEnv } from '../../../src/runtime/jit-tiering';
+import { REPO_ROOT } from '../../support/repo';
+import { shippedNodeBinary } from '../../support/shipped-node';
 
 describe('tieringFlagsFromEnv (QGA_TS_V8_TIERING)', () => {
   it('uses the early counts when unset, empty or "early", on V8 12 and later', () => {
@@ -31,14 +34,15 @@ describe('tieringFlagsFromEnv (QGA_TS_V8_TIERING)', () => {
     }
   });
 
-  it('every built-in flag passes its own check and names a flag this V8 knows', async (t) => {
-    if (Number.parseInt(process.versions.v8, 10) < MIN_V8_MAJOR) {
-      t.skip(`V8 ${process.versions.v8} is older than the tiering flags (the agent sets none there)`);
+  it('every built-in flag passes its own check and names a flag the shipped V8 knows', (t) => {
+    const node = shippedNodeBinary(REPO_ROOT);
+    const v8 = execFileSync(node, ['-p', 'process.versions.v8'], { encoding: 'utf8' }).trim();
+    if (Number.parseInt(v8, 10) < MIN_V8_MAJOR) {
+      t.skip(`V8 ${v8} (${node}) is older than the tiering flags (the agent sets none there)`);
       return;
     }
-    assert.deepEqual(tieringFlagsFromEnv({ QGA_TS_V8_TIERING: EARLY_TIERING_FLAGS.join(' ') }), { flags: EARLY_TIERING_FLAGS });
-    const { execFileSync } = await import('node:child_process');
-    const options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    assert.deepEqual(tieringFlagsFromEnv({ QGA_TS_V8_TIERING: EARLY_TIERING_FLAGS.join(' ') }, v8), { flags: EARLY_TIERING_FLAGS });
+    const options = execFileSync(node, ['--v8-options'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
     for (const flag of EARLY_TIERING_FLAGS) {
       const name = flag.slice(2, flag.indexOf('='));
       assert.ok(options.includes(`--${name} `), `${name} is not in node --v8-options`);
