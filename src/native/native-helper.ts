@@ -141,8 +141,13 @@ export interface NativeHelper extends FdSyscalls {
   vsockListen(cid: number, port: number, backlog: number): VsockEndpoint;
   /** accept4(SOCK_CLOEXEC|SOCK_NONBLOCK); null when nothing is waiting. */
   vsockAccept(listenFd: number): VsockEndpoint | null;
-  /** Readiness of a non-blocking fd that libuv does not already own (EEXIST otherwise). */
-  watchFd(fd: number, events: number, onEvent: FdEventCallback): FdWatcher;
+  /**
+   * Readiness of a non-blocking fd that libuv does not already own (EEXIST otherwise). `edge`:
+   * one call per wake-up of the fd (EPOLLET through a private epoll instance) instead of for as
+   * long as the condition holds; `events` then only says watch (non-zero) or pause (0), and every
+   * bit that came is reported. For a port whose hang-up would otherwise be reported for ever.
+   */
+  watchFd(fd: number, events: number, onEvent: FdEventCallback, edge?: boolean): FdWatcher;
 
   getloadavg(): [number, number, number];
   /** sysconf(_SC_CLK_TCK) */
@@ -213,7 +218,7 @@ interface QgaNativeBinding {
   rtcReadToSystem(device: string): Promise<number>;
   vsockListen(cid: number, port: number, backlog: number): VsockEndpoint;
   vsockAccept(fd: number): VsockEndpoint | null;
-  watchFd(fd: number, events: number, cb: FdEventCallback): FdWatcher;
+  watchFd(fd: number, events: number, cb: FdEventCallback, edge?: boolean): FdWatcher;
   getloadavg(): [number, number, number];
   sysconfClkTck(): number;
   readInto(fd: number, buffer: Uint8Array): number;
@@ -276,7 +281,7 @@ function facade(binding: QgaNativeBinding, loadedFrom: string): NativeHelper {
     rtcReadToSystem: (device = DEFAULT_RTC_DEVICE) => binding.rtcReadToSystem(device),
     vsockListen: (cid, port, backlog) => binding.vsockListen(cid, port, backlog),
     vsockAccept: (fd) => binding.vsockAccept(fd),
-    watchFd: (fd, events, onEvent) => binding.watchFd(fd, events, onEvent),
+    watchFd: (fd, events, onEvent, edge = false) => binding.watchFd(fd, events, onEvent, edge),
     getloadavg: () => binding.getloadavg(),
     clkTck: () => binding.sysconfClkTck(),
     // The per-request calls are the addon's functions themselves, not wrappers: one JS call less

@@ -33,7 +33,7 @@ export function createChannel(method: ChannelMethod, path: string, deps: Channel
         // Node has no way to wait on a virtio-serial port without spinning or parking a thread.
         throw new Error(`virtio-serial needs the native helper (build/Release/qga_native.node), which is unavailable: ${deps.native.reason}`);
       }
-      return new (transports.virtioSerial().VirtioSerialChannel)({ path, logger: deps.logger, native: deps.native });
+      return new (transports.virtioSerial().VirtioSerialChannel)({ path, logger: deps.logger, native: deps.native, edgeWake: true });
     case 'isa-serial':
       return new (transports.isaSerial().IsaSerialChannel)({ path, logger: deps.logger });
     case 'vsock-listen':

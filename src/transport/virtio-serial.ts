@@ -23,9 +23,13 @@
  * returned by readInto 1,400 (callgrind, Node 24).
  *
  * Host presence is read from what read(2) says: data or EAGAIN means a host is connected, 0 means
- * none is. While no host is connected nothing is watched; instead one read is tried every 100 ms
- * (qemu-ga sleeps the same 100 ms after a 0 read), about 10 syscalls a second. While a host is
- * connected the port is watched for READABLE, and for WRITABLE only while replies wait.
+ * none is. While no host is connected the port's readiness is not watched (it would spin);
+ * instead the agent (edgeWake) waits for the port's next wake-up: the driver wakes it when a host
+ * connects, sends or leaves (the SIGIOs of PORT-BEHAVIOUR.md), and watchFd's edge mode reports
+ * each wake-up once, so an absent host costs nothing and a new one is seen at once; one read a
+ * second remains as a safety net. Without edgeWake one read is tried every 100 ms (qemu-ga
+ * sleeps the same 100 ms after a 0 read), about 10 wake-ups a second. While a host is connected
+ * the port is watched for READABLE, and for WRITABLE only while replies wait.
  *
  * Host connections are tracked for the log and for the write side only: data or EAGAIN means a
  * host is there, a 0 read that it is gone. They do NOT reset the session, and replies waiting to
@@ -63,6 +67,11 @@ import { realSchedule, type Schedule } from './schedule';
 
 /** qemu-ga's pause after a 0 read (no host) before looking again. */
 export const HOST_PROBE_INTERVAL_MS = 100;
+/**
+ * With `edgeWake`, the pause between looks when nothing wakes the port: a safety net only (the
+ * driver wakes the port when a host connects, sends or leaves; see the header).
+ */
+export const EDGE_FALLBACK_PROBE_MS = 1000;
 /** Stop reading requests while this many reply bytes wait for a slow host. */
 export const DEFAULT_WRITE_HIGH_WATER = 1024 * 1024;
 const READ_SIZE = 64 * 1024;
@@ -108,6 +117,11 @@ interface VirtioSerialCommonOptions {
   /** wall clock in ms, to align probes (default Date.now) */
   now?: () => number;
   probeIntervalMs?: number;
+  /**
+   * Wait for an absent host on the port's wake-ups (watchFd's edge mode) instead of looking every
+   * probeIntervalMs; the agent sets it, the unit tests of the probing path do not.
+   */
+  edgeWake?: boolean;
   writeQueueLimit?: number;
   writeHighWater?: number;
 }
@@ -129,6 +143,9 @@ export class VirtioSerialChannel implements Channel {
   private fd = -1;
   private watcher: FdWatcher | null = null;
   private watched = 0;
+  /** edgeWake's watcher; null without edgeWake or when edge mode failed (then: probing) */
+  private wakeWatcher: FdWatcher | null = null;
+  private wakeArmed = false;
   private queue: FdWriteQueue | null = null;
   private events: ChannelEvents | null = null;
   private hostConnected = false;
@@ -176,9 +193,19 @@ export class VirtioSerialChannel implements Channel {
       this.io.close(fd);
       throw new Error(`cannot watch channel '${this.opts.path}': ${(e as Error).message}`);
     }
+    let wakeWatcher: FdWatcher | null = null;
+    if (this.opts.edgeWake === true) {
+      try {
+        wakeWatcher = this.opts.native.watchFd(fd, 0, () => this.onWake(), true);
+      } catch (e) {
+        this.opts.logger.warn({ channel: this.description }, `waiting for the host by probing every ${this.probeIntervalMs} ms: ${(e as Error).message}`);
+      }
+    }
     this.fd = fd;
     this.watcher = watcher;
     this.watched = 0;
+    this.wakeWatcher = wakeWatcher;
+    this.wakeArmed = false;
     this.events = events;
     this.broken = false;
     this.hostConnected = false;
@@ -217,6 +244,8 @@ export class VirtioSerialChannel implements Channel {
     this.stopWaiting();
     this.watcher?.close();
     this.watcher = null;
+    this.wakeWatcher?.close();
+    this.wakeWatcher = null;
     if (this.fd >= 0) {
       try {
         this.io.close(this.fd);
@@ -262,11 +291,13 @@ export class VirtioSerialChannel implements Channel {
    */
   private waitThenProbe(): void {
     if (this.cancelWait === null) {
-      const interval = this.probeIntervalMs;
+      const interval = this.wakeWatcher !== null ? EDGE_FALLBACK_PROBE_MS : this.probeIntervalMs;
+      this.armWake(true);
       let delay = interval - (this.now() % interval);
       if (delay < interval / 4) delay += interval;
       this.cancelWait = this.schedule(delay, () => {
         this.cancelWait = null;
+        this.armWake(false);
         this.probe();
       });
     }
@@ -276,6 +307,21 @@ export class VirtioSerialChannel implements Channel {
   private stopWaiting(): void {
     this.cancelWait?.();
     this.cancelWait = null;
+    this.armWake(false);
+  }
+
+  private armWake(on: boolean): void {
+    const w = this.wakeWatcher;
+    if (w === null || this.wakeArmed === on) return;
+    this.wakeArmed = on;
+    w.update(on ? POLL_READABLE : 0);
+  }
+
+  /** The port was woken (a host came, sent or left) while we waited: look now. */
+  private onWake(): void {
+    if (this.cancelWait === null || this.fd < 0 || this.broken) return;
+    this.stopWaiting();
+    this.probe();
   }
 
   /** One look at the port: is a host there, and did it send anything? */

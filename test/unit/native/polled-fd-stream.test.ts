@@ -62,12 +62,57 @@ test('watchFd reports readability on the event loop, and update(0) pauses it', {
   }),
 );
 
+test('watchFd in edge mode: one call per wake-up, quiet while the condition merely holds, wake-ups kept while paused', { skip: builtSkip }, () =>
+  withFifo(async (readFd, writeFd) => {
+    const native = helper();
+    const seen: number[] = [];
+    let wake: () => void = () => undefined;
+    const watcher = native.watchFd(readFd, POLL_READABLE, (errno, events) => {
+      assert.equal(errno, 0);
+      seen.push(events);
+      void Promise.resolve().then(() => wake());
+    }, true);
+    const nextCall = () => new Promise<void>((resolve) => (wake = resolve));
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 40));
+    try {
+      let called = nextCall();
+      fs.writeSync(writeFd, 'a');
+      await called;
+      await settle();
+      // level-triggered, unread data would call again and again
+      assert.equal(seen.length, 1, 'unread data is one wake-up, not a stream of calls');
+      assert.ok(seen[0]! & POLL_READABLE);
+      called = nextCall();
+      fs.writeSync(writeFd, 'b');
+      await called;
+      await settle();
+      assert.equal(seen.length, 2, 'a second write is a second wake-up');
+      watcher.update(0);
+      fs.writeSync(writeFd, 'c');
+      await settle();
+      assert.equal(seen.length, 2, 'paused');
+      called = nextCall();
+      watcher.update(POLL_READABLE);
+      await called;
+      assert.equal(seen.length, 3, 'the wake-up during the pause is reported on resuming');
+      const buffer = Buffer.alloc(8);
+      assert.equal(native.readInto(readFd, buffer), 3);
+      await settle();
+      assert.equal(seen.length, 3, 'reading is no wake-up');
+    } finally {
+      watcher.close();
+    }
+  }),
+);
+
 test('watchFd of a closed fd fails in uv_poll_init', { skip: builtSkip }, () => {
   const fd = fs.openSync('/dev/null', 'r');
   fs.closeSync(fd);
   assert.throws(() => helper().watchFd(fd, POLL_READABLE, () => undefined), { code: 'EBADF', syscall: 'uv_poll_init' });
   assert.throws(() => helper().watchFd(0, 64, () => undefined), { name: 'RangeError' });
   assert.throws(() => helper().watchFd(0, POLL_READABLE, 'x' as unknown as FdEventCallback), { name: 'TypeError' });
+  // (a number far above any open fd: a just-closed one would be reused by epoll_create1 itself)
+  assert.throws(() => helper().watchFd(999_999, POLL_READABLE, () => undefined, true), { code: 'EBADF', syscall: 'epoll_ctl' });
 });
 
 test('PolledFdStream carries 1 MiB through a FIFO, through EAGAIN both ways, then EOF', { skip: builtSkip }, () =>

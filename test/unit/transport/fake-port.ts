@@ -110,6 +110,8 @@ export class FakeWatcher implements FdWatcher {
     this.events = 0;
   }
   /** uv_poll would call back with `ready` if it overlaps what is watched */
+  /** watchFd's edge mode: the fake does not model edges, the test fires each wake-up itself */
+  edge = false;
   fire(ready: number, err = 0): boolean {
     if (this.closed) return false;
     if (err === 0 && (ready & this.events) === 0) return false;
@@ -120,8 +122,12 @@ export class FakeWatcher implements FdWatcher {
 
 export class FakeNative {
   watchers: FakeWatcher[] = [];
-  watchFd(fd: number, events: number, cb: FdEventCallback): FakeWatcher {
+  /** watchFd in edge mode throws this (a kernel without it, say) */
+  edgeError: Error | undefined;
+  watchFd(fd: number, events: number, cb: FdEventCallback, edge = false): FakeWatcher {
+    if (edge && this.edgeError !== undefined) throw this.edgeError;
     const w = new FakeWatcher(fd, cb);
+    w.edge = edge;
     if (events !== 0) w.update(events);
     this.watchers.push(w);
     return w;

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { createAgentLogger } from '../../../src/logging/agent-logger';
 import { POLL_READABLE, POLL_WRITABLE } from '../../../src/native/native-helper';
 import type { ChannelEvents } from '../../../src/transport/channel';
-import { HOST_PROBE_INTERVAL_MS, VirtioSerialChannel } from '../../../src/transport/virtio-serial';
+import { EDGE_FALLBACK_PROBE_MS, HOST_PROBE_INTERVAL_MS, VirtioSerialChannel } from '../../../src/transport/virtio-serial';
 import type { VirtioPortsIo } from '../../../src/platform/linux/virtio-ports';
 import { builtSkip, helper } from '../native/native-test-support';
 import { errno, failed, FakeClock, FakeNative, FakePort } from './fake-port';
@@ -26,7 +26,7 @@ const noSysfs: VirtioPortsIo = {
   readFile: () => '',
 };
 
-function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsIo?: VirtioPortsIo; path?: string } = {}) {
+function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsIo?: VirtioPortsIo; path?: string; edgeWake?: boolean } = {}) {
   const port = new FakePort();
   const native = new FakeNative();
   const clock = new FakeClock();
@@ -42,6 +42,7 @@ function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsI
     now: () => clock.now,
     ...(opts.writeQueueLimit !== undefined && { writeQueueLimit: opts.writeQueueLimit }),
     ...(opts.writeHighWater !== undefined && { writeHighWater: opts.writeHighWater }),
+    ...(opts.edgeWake !== undefined && { edgeWake: opts.edgeWake }),
   });
   const events: ChannelEvents = {
     onConnect: () => rec.connects++,
@@ -55,6 +56,73 @@ function setup(opts: { writeQueueLimit?: number; writeHighWater?: number; portsI
 }
 
 const received = (rec: Recorded) => Buffer.concat(rec.data).toString();
+
+describe('virtio-serial channel waiting on the port\'s wake-ups (edgeWake, as the agent runs it)', () => {
+  test('no host: nothing read until the port is woken (or the 1 s safety net); a wake-up finds the new host at once', async () => {
+    const { port, native, clock, rec, channel, events } = setup({ edgeWake: true });
+    await channel.open(events);
+    const [main, wake] = native.watchers;
+    assert.ok(main !== undefined && wake !== undefined && wake.edge && !main.edge);
+    assert.equal(port.reads, 1);
+    assert.equal(main.events, 0, 'the level-triggered watcher stays off without a host (POLLHUP would spin)');
+    assert.equal(wake.events, POLL_READABLE, 'waiting for a wake-up');
+    clock.advance(EDGE_FALLBACK_PROBE_MS - 300);
+    assert.equal(port.reads, 1, 'no 100 ms probing');
+    // the host connects: the driver wakes the port
+    port.hostConnected = true;
+    port.incoming.push(Buffer.from('{"execute":"guest-ping"}'));
+    assert.ok(wake.fire(POLL_WRITABLE | POLL_READABLE));
+    assert.equal(channel.connected, true);
+    assert.equal(received(rec), '{"execute":"guest-ping"}');
+    assert.equal(wake.events, 0, 'not watched while a host is connected: its traffic goes through the main watcher');
+    assert.equal(main.events, POLL_READABLE);
+    assert.equal(clock.pending, 0, 'the safety-net timer is gone');
+    // the host leaves: READABLE then a 0 read, and the wait for a wake-up starts again
+    port.hostConnected = false;
+    main.fire(POLL_READABLE);
+    assert.equal(channel.connected, false);
+    assert.equal(wake.events, POLL_READABLE);
+    assert.equal(main.events, 0);
+    await channel.close();
+    assert.equal(wake.closed, true);
+    assert.equal(main.closed, true);
+    assert.equal(clock.pending, 0);
+  });
+
+  test('the safety net: with no wake-up at all, one read a second', async () => {
+    const { port, native, clock, channel, events } = setup({ edgeWake: true });
+    await channel.open(events);
+    clock.advance(10 * EDGE_FALLBACK_PROBE_MS);
+    assert.ok(port.reads >= 9 && port.reads <= 12, `${port.reads} reads in 10 s`);
+    port.hostConnected = true;
+    clock.advance(EDGE_FALLBACK_PROBE_MS + 1);
+    assert.equal(channel.connected, true, 'a host whose wake-up was missed is still found');
+    assert.equal(native.watchers[1]!.events, 0);
+    await channel.close();
+  });
+
+  test('a wake-up that finds nothing new (still no host) just waits again', async () => {
+    const { port, native, clock, channel, events } = setup({ edgeWake: true });
+    await channel.open(events);
+    const wake = native.watchers[1]!;
+    for (let i = 0; i < 5; i++) assert.ok(wake.fire(POLL_READABLE));
+    assert.equal(port.reads, 6, 'one read per wake-up, never a loop');
+    assert.equal(wake.events, POLL_READABLE);
+    assert.equal(clock.pending, 1);
+    await channel.close();
+  });
+
+  test('without edge mode (watchFd refuses it) the channel probes every 100 ms, and says so', async () => {
+    const { port, native, clock, rec, channel, events } = setup({ edgeWake: true });
+    native.edgeError = Object.assign(new Error('epoll_create1: EMFILE'), { code: 'EMFILE' });
+    await channel.open(events);
+    assert.equal(native.watchers.length, 1);
+    clock.advance(10 * HOST_PROBE_INTERVAL_MS);
+    assert.equal(port.reads, 11);
+    assert.ok(rec.log.some((l) => l.includes('probing every 100 ms') && l.includes('EMFILE')), rec.log.join('\n'));
+    await channel.close();
+  });
+});
 
 describe('virtio-serial channel', () => {
   test('opens O_RDWR|O_NONBLOCK once; with no host it reads once per 100 ms and watches nothing', async () => {

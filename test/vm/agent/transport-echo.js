@@ -11,7 +11,7 @@ const { createAgentLogger } = require(`${src}/logging/agent-logger.js`);
 const native = loadNativeHelper({ candidates: defaultNativeCandidates(`${src}/native`) });
 if (!native.available) throw new Error(native.reason);
 const { logger } = createAgentLogger({ verbose: false });
-const channel = new VirtioSerialChannel({ path: process.argv[2], logger, native });
+const channel = new VirtioSerialChannel({ path: process.argv[2], logger, native, edgeWake: true });
 let pending = '';
 channel
   .open({
