@@ -9,14 +9,15 @@
  *
  *   npm run build && npx tsx bench/vm-rtt.ts --snapshot base        # freeze this build as "base"
  *   npx tsx bench/vm-rtt.ts --variant base --variant base:--max-lazy [--variant other=base:FLAGS]
- *        [--warmup 20] [--rounds 300] [--cycles 4] [--echo] [--mixed N] [--fixed-order]
+ *        [--warmup 20] [--rounds 300] [--cycles 4] [--echo] [--mixed N] [--fixed-order] [--settle S]
  *
  * A variant is NAME[=SNAPSHOT][:ITEM,ITEM...], each item a node flag or an environment variable
  * (NAME=VALUE, `+` in VALUE for a space) for the agent, or IDLE_PORT (a second port that no host
  * connects to, as test/vm/agent.test.ts's agent has); snapshots live in bench/.work/variants/.
  * --echo adds test/vm/agent/transport-echo.js (the channel with a trivial responder) from the
  * first variant's build. --mixed N sends each agent N requests of assorted kinds (info, time,
- * osinfo, users, errors...) before the warm-up; --fixed-order keeps one order in every round.
+ * osinfo, users, exec of /bin/true, errors...) before the warm-up; --fixed-order keeps one order in every round;
+ * --settle S waits S seconds (default 2) between the restart and the first measured round.
  * Prints one line per cycle and the median over cycles of each agent's
  * p25 / median and of its ratio to qemu-ga in the same cycle. Run with node_modules/.bin first on
  * PATH (npx does it): the image carries that node (Node 24, the shipped binary's).
@@ -42,6 +43,8 @@ interface Options {
   /** mixed requests each agent serves before the warm-up (as test/vm/agent.test.ts's agent has) */
   mixed: number;
   fixedOrder: boolean;
+  /** seconds between the restart and the measurement (default 2) */
+  settle: number;
   warmup: number;
   rounds: number;
   cycles: number;
@@ -66,7 +69,7 @@ function parseVariant(spec: string): Variant {
 }
 
 function parseArgs(argv: string[]): Options | 'done' {
-  const o: Options = { variants: [], echo: false, mixed: 0, fixedOrder: false, warmup: 20, rounds: 300, cycles: 4 };
+  const o: Options = { variants: [], echo: false, mixed: 0, fixedOrder: false, settle: 2, warmup: 20, rounds: 300, cycles: 4 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -81,6 +84,7 @@ function parseArgs(argv: string[]): Options | 'done' {
     else if (a === '--echo') o.echo = true;
     else if (a === '--mixed') o.mixed = Number(value());
     else if (a === '--fixed-order') o.fixedOrder = true;
+    else if (a === '--settle') o.settle = Number(value());
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--cycles') o.cycles = Number(value());
@@ -217,7 +221,7 @@ class End {
   }
 }
 
-/** Side-effect-free requests of several kinds, errors included, as a monitored agent sees them. */
+/** Requests of several kinds, errors included, as a monitored agent sees them (the only side effect: /bin/true runs). */
 const MIXED: object[] = [
   { execute: 'guest-info' },
   { execute: 'guest-ping' },
@@ -232,6 +236,8 @@ const MIXED: object[] = [
   { execute: 'guest-get-vcpus' },
   { execute: 'guest-network-get-interfaces' },
   { execute: 'guest-get-fsinfo' },
+  { execute: 'guest-exec', arguments: { path: '/bin/true' } },
+  { execute: 'guest-get-memory-block-info' },
 ];
 
 function percentile(values: number[], p: number): number {
@@ -288,7 +294,7 @@ async function main(): Promise<void> {
       for (const e of ends) e.discardInput();
       const startedMs = Date.now() - t0;
       // let start-up work (lazy loads, compiles) settle the same way for every agent
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, o.settle * 1000));
       for (const e of ends) {
         if (e.name === 'echo') continue;
         for (let i = 0; i < o.mixed; i++) await e.call(MIXED[i % MIXED.length]!);

@@ -334,9 +334,10 @@ describe('real agent on real virtio-serial ports (QEMU/TCG)', { skip: required ?
           ? { qemuGaCpuPercent: round((100 * (last.qemuGaTicks - first.qemuGaTicks)) / first.hz / wall) }
           : {};
       results['idle'] = { ports: 2, wallSeconds: round(wall), cpuSeconds: round(cpuSeconds), cpuPercent: round(100 * share), fds: last.fds, ...reference };
-      // A busy loop on POLLHUP costs a whole vCPU (100 %). Probing two ports every 100 ms costs
-      // 3-10 % under TCG on a loaded host, where every wake-up of node is expensive (qemu-ga's
-      // own 100 ms loop then shows 0.5-3 %); the bound leaves room for that and still catches a spin.
+      // A busy loop on POLLHUP costs a whole vCPU (100 %). The agent waits for the ports' wake-ups
+      // (edge mode, one safety-net read a second): 2.6-4.2 % in this window, which still holds the
+      // young agent's settling after the reconnect cycles; probing every 100 ms cost 3-16 % under
+      // TCG (qemu-ga's own 100 ms loop 0.5-3 %). The bound still catches a spin on a loaded host.
       assert.ok(share < 0.25, `agent used ${round(100 * share)} % CPU with no host connected`);
     } finally {
       // and it answers again at once when a host comes back
