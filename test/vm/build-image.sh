@@ -237,13 +237,16 @@ if [[ ! -s $base_cpio ]]; then
     grep -E ' (crc32c_generic|crc32c_intel)$' "$moddir/modules.alias" \
         > "$stage/lib/modules/$kver/modules.alias" || true
 
-    # node and every library it links, at the same paths (the loader path is baked into node).
+    # node as /usr/bin/node, and every library it links at the same paths (the loader path is
+    # baked into node). Not a link to node's own path: that may lie under /tmp (a clean clone's
+    # node_modules), which the guest's /init covers with a tmpfs.
     if [[ -n $node_bin ]]; then
-        for f in "$node_bin" $node_libs; do
+        for f in $node_libs; do
             mkdir -p "$stage$(dirname "$f")"
             cp -L "$f" "$stage$f"
         done
-        [[ -e $stage/usr/bin/node ]] || ln -s "$node_bin" "$stage/usr/bin/node"
+        rm -f "$stage/usr/bin/node"
+        cp -L "$node_bin" "$stage/usr/bin/node"
     fi
 
     install -m 0755 "$here/image/init" "$stage/init"
