@@ -210,7 +210,6 @@ function deferredCommandRunner(): CommandRunner {
   };
 }
 
-/** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */
 /** Through the addon when it can (node:v8 would load Node's stream stack for this one call). */
 function setV8Flags(flags: readonly string[], native: Pick<NativeHelper, 'setV8Flags'> | null): void {
   for (const flag of flags) {
@@ -218,6 +217,7 @@ function setV8Flags(flags: readonly string[], native: Pick<NativeHelper, 'setV8F
   }
 }
 
+/** Stands in for the helper when it did not load: thaw can then still clear a stale frozen state. */
 function nativeFreezeUnavailable(reason: string): Pick<NativeHelper, 'fsfreeze' | 'fsthaw'> {
   const fail = () => Promise.reject(Object.assign(new Error(`native helper unavailable: ${reason}`), { code: 'ENOSYS', errno: 38, syscall: 'FITHAW' }));
   return { fsfreeze: fail, fsthaw: fail };

@@ -11,9 +11,10 @@
  * optimized, was 1.1-1.2x (bench/vm-rtt.ts, bench/RESULTS.md).
  *
  * So once the agent is up (start-up code has run and is not affected) it lowers those counts:
- * what is called once per request is optimized after a few dozen requests. The cost is compiling
- * the request path's functions earlier, once; V8 still bails out of (and stops re-optimizing) a
- * function whose optimized code keeps being thrown away.
+ * what is called once per request is optimized within about ten requests. The cost is compiling
+ * the request path earlier, once (about 170 M instructions natively, on V8's compiler thread);
+ * code optimized on thin feedback is thrown away more often at first, but it settles: 6,000 mixed
+ * requests of 19 kinds gave 35 deoptimizations in all, at most 4 for one function.
  *
  * QGA_TS_V8_TIERING chooses: unset or `early` these counts, `default` V8's own, or a list of V8
  * tier-up flags (comma- or space-separated, each `--name=value`) to tune without a rebuild.
