@@ -10,6 +10,7 @@
  *   npm run build && npx tsx bench/vm-rtt.ts --snapshot base        # freeze this build as "base"
  *   npx tsx bench/vm-rtt.ts --variant base --variant base:--max-lazy [--variant other=base:FLAGS]
  *        [--warmup 20] [--rounds 300] [--cycles 4] [--echo] [--mixed N] [--fixed-order] [--settle S]
+ *        [--fork-loop]
  *
  * A variant is NAME[=SNAPSHOT][:ITEM,ITEM...], each item a node flag or an environment variable
  * (NAME=VALUE, `+` in VALUE for a space) for the agent, or IDLE_PORT (a second port that no host
@@ -17,7 +18,8 @@
  * --echo adds test/vm/agent/transport-echo.js (the channel with a trivial responder) from the
  * first variant's build. --mixed N sends each agent N requests of assorted kinds (info, time,
  * osinfo, users, exec of /bin/true, errors...) before the warm-up; --fixed-order keeps one order in every round;
- * --settle S waits S seconds (default 2) between the restart and the first measured round.
+ * --settle S waits S seconds (default 2) between the restart and the first measured round;
+ * --fork-loop runs `sleep 1` in a loop in the guest, as the VM test's paused console stat loop.
  * Prints one line per cycle and the median over cycles of each agent's
  * p25 / median and of its ratio to qemu-ga in the same cycle. Run with node_modules/.bin first on
  * PATH (npx does it): the image carries that node (Node 24, the shipped binary's).
@@ -45,6 +47,8 @@ interface Options {
   fixedOrder: boolean;
   /** seconds between the restart and the measurement (default 2) */
   settle: number;
+  /** a shell loop in the guest that runs `sleep 1` for ever (test/vm/agent/stat-loop.sh while paused) */
+  forkLoop: boolean;
   warmup: number;
   rounds: number;
   cycles: number;
@@ -69,7 +73,7 @@ function parseVariant(spec: string): Variant {
 }
 
 function parseArgs(argv: string[]): Options | 'done' {
-  const o: Options = { variants: [], echo: false, mixed: 0, fixedOrder: false, settle: 2, warmup: 20, rounds: 300, cycles: 4 };
+  const o: Options = { variants: [], echo: false, mixed: 0, fixedOrder: false, settle: 2, forkLoop: false, warmup: 20, rounds: 300, cycles: 4 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -85,6 +89,7 @@ function parseArgs(argv: string[]): Options | 'done' {
     else if (a === '--mixed') o.mixed = Number(value());
     else if (a === '--fixed-order') o.fixedOrder = true;
     else if (a === '--settle') o.settle = Number(value());
+    else if (a === '--fork-loop') o.forkLoop = true;
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--cycles') o.cycles = Number(value());
@@ -130,6 +135,7 @@ function guestScript(o: Options): string {
   if (o.echo) {
     lines.push(`loop echo /usr/bin/node "$P/transport-echo.js" /dev/virtio-ports/${portOf('echo')}`);
   }
+  if (o.forkLoop) lines.push('( while true; do sleep 1; done ) &');
   lines.push('echo "lab: agents started"', 'wait');
   return `${lines.join('\n')}\n`;
 }
