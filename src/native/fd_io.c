@@ -57,35 +57,36 @@ static napi_value result_of(napi_env env, ssize_t n) {
   return out;
 }
 
-/* readInto(fd, buffer) -> bytes read, 0 at end of stream, or -errno */
-static napi_value js_read_into(napi_env env, napi_callback_info info) {
+/* The (fd, buffer) arguments of readInto and writeBytes; false with a JS exception pending. */
+static bool fd_and_buffer(napi_env env, napi_callback_info info, const char *usage, int *fd, void **data,
+                          size_t *length) {
   size_t argc = 2;
   napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (argc < 2) {
+    char message[96];
+    snprintf(message, sizeof message, "%s takes two arguments", usage);
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", message);
+    return false;
+  }
+  return get_fd(env, argv[0], fd) && get_bytes(env, argv[1], "buffer", data, length);
+}
+
+/* readInto(fd, buffer) -> bytes read, 0 at end of stream, or -errno */
+static napi_value js_read_into(napi_env env, napi_callback_info info) {
   int fd;
   void *data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "readInto(fd, buffer) takes two arguments");
-    return NULL;
-  }
-  if (!get_fd(env, argv[0], &fd) || !get_bytes(env, argv[1], "buffer", &data, &length)) return NULL;
+  if (!fd_and_buffer(env, info, "readInto(fd, buffer)", &fd, &data, &length)) return NULL;
   return result_of(env, read(fd, data, length));
 }
 
 /* writeBytes(fd, buffer) -> bytes written or -errno */
 static napi_value js_write_bytes(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   int fd;
   void *data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "writeBytes(fd, buffer) takes two arguments");
-    return NULL;
-  }
-  if (!get_fd(env, argv[0], &fd) || !get_bytes(env, argv[1], "buffer", &data, &length)) return NULL;
+  if (!fd_and_buffer(env, info, "writeBytes(fd, buffer)", &fd, &data, &length)) return NULL;
   return result_of(env, write(fd, data, length));
 }
 
